@@ -1,0 +1,90 @@
+"""The `doraflow` command: one subcommand per process (DESIGN.md §1).
+
+This module only wires things together; each subcommand's work lives in its own package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from doraflow.core import migrate
+from doraflow.core.database import create_engine
+from doraflow.core.logging import configure_logging
+from doraflow.core.service import add_service_endpoints, serve
+from doraflow.core.settings import Settings, get_settings
+
+logger = logging.getLogger("doraflow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="doraflow", description="DORA and flow metrics, Kubernetes-native.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate_cmd = commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate_cmd.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate_cmd.add_argument(
+        "--downgrade", metavar="REVISION", help="revert to REVISION instead (`base` empties the schema)"
+    )
+
+    up = commands.add_parser("up", help="run everything in one process with embedded storage")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+async def run_migrate(settings: Settings, revision: str, downgrade_to: str | None) -> None:
+    engine = create_engine(settings)
+    try:
+        if downgrade_to:
+            await migrate.downgrade(engine, downgrade_to)
+            logger.info("schema downgraded", extra={"revision": downgrade_to})
+        else:
+            await migrate.upgrade(engine, revision)
+            logger.info("schema up to date", extra={"revision": revision})
+    finally:
+        await engine.dispose()
+
+
+async def run_up(settings: Settings, host: str, port: int) -> None:
+    started = time.monotonic()
+    print(f"doraflow: starting embedded PostgreSQL in {settings.home} …", file=sys.stderr)
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+
+    async def database_ready() -> bool:
+        async with engine.connect() as connection:
+            return (await connection.execute(text("SELECT 1"))).scalar() == 1
+
+    app = FastAPI(title="Doraflow", version="0.1.0")
+    add_service_endpoints(app, "doraflow-up", {"database": database_ready})
+    print(
+        f"doraflow: ready in {time.monotonic() - started:.1f}s — http://{host}:{port}/health",
+        file=sys.stderr,
+    )
+    try:
+        await serve(app, host, port)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        asyncio.run(run_migrate(settings, args.revision, args.downgrade))
+    elif args.command == "up":
+        asyncio.run(run_up(settings, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""What every Doraflow process exposes (DESIGN.md §1): `/health`, `/ready`, `/metrics`, JSON logs
+and a graceful SIGTERM (uvicorn drains requests, then the app's lifespan closes pools and flushes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import uvicorn
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def add_service_endpoints(
+    app: FastAPI,
+    service: str,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    registry: CollectorRegistry = REGISTRY,
+) -> None:
+    """Liveness, readiness (each dependency reported by name) and Prometheus metrics."""
+    checks = dict(readiness_checks or {})
+    started = time.monotonic()
+
+    @app.get("/health", tags=["service"], summary="Liveness")
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "service": service, "uptime_seconds": round(time.monotonic() - started, 1)}
+
+    @app.get("/ready", tags=["service"], summary="Readiness: every dependency reachable")
+    async def ready() -> JSONResponse:
+        results = await asyncio.gather(*(_safe(check) for check in checks.values()))
+        status = dict(zip(checks, results, strict=True))
+        ok = all(status.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "degraded", "service": service, "checks": status},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _safe(check: ReadinessCheck) -> bool:
+    try:
+        return await asyncio.wait_for(check(), timeout=2.0)
+    except Exception:  # a readiness probe reports failure, it never raises
+        logger.warning("readiness check failed", exc_info=True)
+        return False
+
+
+async def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run `app` until SIGTERM/SIGINT; uvicorn stops accepting, finishes in-flight requests,
+    then runs the lifespan shutdown."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    await uvicorn.Server(config).serve()
