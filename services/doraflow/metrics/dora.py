@@ -1,0 +1,623 @@
+"""The DORA metrics: each definition lives in exactly one function here.
+
+All functions are pure: they take records (see :mod:`doraflow.metrics.records`), the production
+deployments built by :func:`doraflow.metrics.deployments.production_deployments`, and a
+half-open :class:`~doraflow.metrics.records.Window`, and return a
+:class:`~doraflow.metrics.results.MetricResult`. A window with nothing to measure returns
+``value=None`` with a reason, never 0. Durations are in seconds.
+
+Deployments and incidents *outside* the window should still be passed: a commit's first
+deployment may predate the window, and whether a deployment in the window failed depends on the
+deployment and incidents that followed it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from doraflow.metrics.deployments import (
+    DeploymentOutcome,
+    DeploymentRules,
+    ProductionDeployment,
+    classify_deployments,
+)
+from doraflow.metrics.incidents import DEFAULT_ATTRIBUTION_WINDOW, IncidentAttribution, attribute_incidents
+from doraflow.metrics.records import Change, Incident, PullRequest, Window
+from doraflow.metrics.results import JSONValue, MetricResult
+from doraflow.metrics.stats import describe
+from doraflow.metrics.stats import median as true_median
+from doraflow.metrics.tiers import (
+    DAYS_PER_MONTH,
+    DAYS_PER_SIX_MONTHS,
+    DAYS_PER_WEEK,
+    DEFAULT_BENCHMARK,
+    thresholds_for,
+    tier_for,
+)
+
+__all__ = [
+    "DeliveryAnalysis",
+    "analyse_delivery",
+    "change_failure_rate",
+    "deployment_frequency",
+    "dora_metrics",
+    "failed_deployment_recovery_time",
+    "lead_time_for_changes",
+    "rework_rate",
+    "time_to_restore_service",
+]
+
+SECONDS = "seconds"
+
+
+def _no_tier_note(metric: str, benchmark: int) -> dict[str, JSONValue]:
+    if thresholds_for(metric, benchmark):
+        return {}
+    return {"tier_note": f"the DORA {benchmark} benchmark has no performance levels for {metric}"}
+
+
+# --------------------------------------------------------------------------------------------
+# Deployment frequency
+# --------------------------------------------------------------------------------------------
+
+
+def deployment_frequency(
+    deployments: Sequence[ProductionDeployment],
+    window: Window,
+    *,
+    benchmark: int = DEFAULT_BENCHMARK,
+    day_zone: tzinfo = UTC,
+) -> MetricResult:
+    """How often production receives a deployment.
+
+    ``value`` is deployments per day over the window (``details`` add per week = x 7 and per
+    month = x 30, and the raw count). The **tier** is not read from that volume but, as DORA asks
+    for frequency rather than volume, from *deployment days* (calendar days in ``day_zone`` with
+    at least one deployment): the median number of deployment days per 7-day bucket, and per
+    30-day bucket for the lower tiers. Buckets are whole runs of 7 (30) days counted back from
+    the window's last day; leftover days at the start are not bucketed (a partial bucket would
+    drag the median down). For the 2021 "once every six months" boundary the window's
+    deployment days are scaled to 180 days. No deployments → ``None``.
+    """
+    in_window = [deployment for deployment in deployments if window.contains(deployment.deployed_at)]
+    name, unit = "deployment_frequency", "deployments_per_day"
+    if not in_window:
+        return MetricResult.unavailable(
+            name, unit, "no successful production deployments in the window", benchmark=benchmark
+        )
+
+    first_day = window.start.astimezone(day_zone).date()
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(day_zone).date()
+    day_count = (last_day - first_day).days + 1
+    deployed_on_day = [0] * day_count
+    for deployment in in_window:
+        deployed_on_day[(deployment.deployed_at.astimezone(day_zone).date() - first_day).days] = 1
+    deployment_days = sum(deployed_on_day)
+
+    def median_per_bucket(size: int) -> tuple[float | None, int]:
+        buckets = day_count // size
+        counts = [
+            sum(deployed_on_day[day_count - (index + 1) * size : day_count - index * size])
+            for index in range(buckets)
+        ]
+        return (true_median(counts) if counts else None), buckets
+
+    per_week, weeks = median_per_bucket(7)
+    per_month, months = median_per_bucket(30)
+    per_six_months = deployment_days / day_count * 180
+    measures: dict[str, float | None] = {
+        DAYS_PER_WEEK: per_week,
+        DAYS_PER_MONTH: per_month,
+        DAYS_PER_SIX_MONTHS: per_six_months,
+    }
+    per_day = len(in_window) / window.days
+    return MetricResult(
+        name=name,
+        value=per_day,
+        unit=unit,
+        tier=tier_for(name, measures, benchmark),
+        sample_size=len(in_window),
+        benchmark=benchmark,
+        details={
+            "deployment_count": len(in_window),
+            "deployments_per_week": per_day * 7,
+            "deployments_per_month": per_day * 30,
+            "deployment_days": deployment_days,
+            "days_in_window": day_count,
+            DAYS_PER_WEEK: per_week,
+            "weeks_measured": weeks,
+            DAYS_PER_MONTH: per_month,
+            "months_measured": months,
+            DAYS_PER_SIX_MONTHS: per_six_months,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Lead time for changes and the pull request cycle-time breakdown
+# --------------------------------------------------------------------------------------------
+
+
+def _first_shipped(deployments: Iterable[ProductionDeployment]) -> dict[str, datetime]:
+    first: dict[str, datetime] = {}
+    for deployment in deployments:
+        at = deployment.deployed_at
+        for sha in deployment.shipped_shas:
+            known = first.get(sha)
+            if known is None or at < known:
+                first[sha] = at
+    return first
+
+
+def _distribution_details(values: list[float], empty_reason: str) -> dict[str, JSONValue]:
+    summary = describe(values)
+    if summary is None:
+        return {"median": None, "p75": None, "p90": None, "sample_size": 0, "reason": empty_reason}
+    return {
+        "median": summary.median,
+        "p75": summary.p75,
+        "p90": summary.p90,
+        "mean": summary.mean,
+        "sample_size": summary.count,
+    }
+
+
+def lead_time_for_changes(
+    changes: Iterable[Change],
+    deployments: Sequence[ProductionDeployment],
+    window: Window,
+    *,
+    pull_requests: Iterable[PullRequest] = (),
+    benchmark: int = DEFAULT_BENCHMARK,
+) -> MetricResult:
+    """Time from a commit being authored to it running in production.
+
+    For each change (commit): the **first** production deployment that shipped it minus its
+    authored time; reported as median, p75 and p90 over the changes whose first deployment lies
+    in the window. A change is shipped by a deployment that lists it (or deploys it as the
+    revision), or -- for commits of a pull request -- by the first deployment of the PR's merge
+    or squash commit, whichever is first. That is what makes squash merges correct: the PR's
+    original commits never appear in any deployment, but their content shipped with the squash
+    commit, so their lead time starts at *their* authored time. Merge commits, and a squash
+    commit whose PR's own commits are present, are not changes themselves (that would count the
+    same work twice). Trunk-based commits without a PR count like any other. The first-ever
+    deployment needs no predecessor: its commits come from the commits it shipped. Negative lead
+    times (authored after the deployment: clock skew) are excluded and counted in ``details``.
+
+    ``details["cycle_time_breakdown"]`` splits merged PRs whose merge/squash commit first
+    reached production in the window into coding (first commit → opened; 0 if the PR was
+    opened before its first commit), pickup (opened → first review by someone other than the
+    author), review (first review → merged) and deploy (merged → first production deployment
+    containing the merge/squash commit). A PR reviewed only after merging has no pickup/review
+    time. A deployment that lists the merge commit but finished before the merge time is a clock
+    inconsistency: that PR's deploy stage is excluded and counted.
+    """
+    name, unit = "lead_time_for_changes", SECONDS
+    change_list = list(changes)
+    pr_by_id = {pr.pull_request_id: pr for pr in pull_requests}
+    first_shipped = _first_shipped(deployments)
+
+    pr_shipped: dict[str, datetime] = {}
+    for pr in pr_by_id.values():
+        if pr.merge_commit_sha is not None and pr.merge_commit_sha in first_shipped:
+            pr_shipped[pr.pull_request_id] = first_shipped[pr.merge_commit_sha]
+
+    merge_sha_owner = {
+        pr.merge_commit_sha: pr.pull_request_id for pr in pr_by_id.values() if pr.merge_commit_sha
+    }
+    prs_with_own_commits: set[str] = set()
+    first_authored_in_pr: dict[str, datetime] = {}
+    for change in change_list:
+        pr_id = change.pull_request_id
+        if pr_id is None or change.is_merge_commit or merge_sha_owner.get(change.sha) == pr_id:
+            continue
+        prs_with_own_commits.add(pr_id)
+        known = first_authored_in_pr.get(pr_id)
+        if known is None or change.authored_at < known:
+            first_authored_in_pr[pr_id] = change.authored_at
+
+    lead_times: list[float] = []
+    counts: Counter[str] = Counter()
+    seen: set[tuple[str, str]] = set()
+    for change in change_list:
+        key = (change.repository, change.sha)
+        if key in seen:
+            counts["duplicate_changes_ignored"] += 1
+            continue
+        seen.add(key)
+        if change.is_merge_commit:
+            counts["merge_commits_not_counted"] += 1
+            continue
+        owner = merge_sha_owner.get(change.sha)
+        if owner is not None and owner in prs_with_own_commits and change.pull_request_id in (None, owner):
+            counts["squash_commits_represented_by_pr_commits"] += 1
+            continue
+        shipped = first_shipped.get(change.sha)
+        if change.pull_request_id is not None:
+            via_pr = pr_shipped.get(change.pull_request_id)
+            if via_pr is not None and (shipped is None or via_pr < shipped):
+                shipped = via_pr
+        if shipped is None:
+            counts["changes_not_deployed"] += 1
+            continue
+        if not window.contains(shipped):
+            continue
+        lead = (shipped - change.authored_at).total_seconds()
+        if lead < 0:
+            counts["negative_lead_times_excluded"] += 1
+            continue
+        lead_times.append(lead)
+
+    breakdown = _cycle_time_breakdown(pr_by_id.values(), pr_shipped, first_authored_in_pr, window)
+    details: dict[str, JSONValue] = {
+        "changes_deployed_in_window": len(lead_times),
+        **{key: counts[key] for key in sorted(counts)},
+        "cycle_time_breakdown": breakdown,
+    }
+    summary = describe(lead_times)
+    if summary is None:
+        return MetricResult.unavailable(
+            name, unit, "no changes reached production in the window", benchmark=benchmark, details=details
+        )
+    details["mean"] = summary.mean
+    return MetricResult(
+        name=name,
+        value=summary.median,
+        unit=unit,
+        tier=tier_for(name, summary.median, benchmark),
+        sample_size=summary.count,
+        median=summary.median,
+        p75=summary.p75,
+        p90=summary.p90,
+        benchmark=benchmark,
+        details=details,
+    )
+
+
+def _cycle_time_breakdown(
+    pull_requests: Iterable[PullRequest],
+    pr_shipped: dict[str, datetime],
+    first_authored_in_pr: dict[str, datetime],
+    window: Window,
+) -> dict[str, JSONValue]:
+    stages: dict[str, list[float]] = {"coding": [], "pickup": [], "review": [], "deploy": [], "total": []}
+    counts: Counter[str] = Counter()
+    for pr in pull_requests:
+        shipped = pr_shipped.get(pr.pull_request_id)
+        if pr.merged_at is None or shipped is None or not window.contains(shipped):
+            continue
+        counts["pull_requests"] += 1
+        first_commit = pr.first_commit_at or first_authored_in_pr.get(pr.pull_request_id)
+        if first_commit is None:
+            counts["without_first_commit_time"] += 1
+        else:
+            coding = (pr.opened_at - first_commit).total_seconds()
+            if coding < 0:
+                counts["opened_before_first_commit"] += 1
+            stages["coding"].append(max(coding, 0.0))
+        if pr.first_review_at is not None and pr.first_review_at <= pr.merged_at:
+            pickup = (pr.first_review_at - pr.opened_at).total_seconds()
+            if pickup < 0:
+                counts["reviewed_before_opened_excluded"] += 1
+            else:
+                stages["pickup"].append(pickup)
+                stages["review"].append((pr.merged_at - pr.first_review_at).total_seconds())
+        else:
+            counts["merged_without_review"] += 1
+        deploy = (shipped - pr.merged_at).total_seconds()
+        if deploy < 0:
+            counts["deployed_before_merge_time_excluded"] += 1
+        else:
+            stages["deploy"].append(deploy)
+        start = first_commit if first_commit is not None and first_commit < pr.opened_at else pr.opened_at
+        stages["total"].append((shipped - start).total_seconds())
+
+    result: dict[str, JSONValue] = {key: counts[key] for key in sorted(counts)}
+    result["pull_requests"] = counts["pull_requests"]
+    for stage, values in stages.items():
+        result[stage] = _distribution_details(values, f"no pull request in the window has a {stage} time")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Failures: change failure rate, failed deployment recovery time, rework rate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAnalysis:
+    """Incident attribution and deployment outcomes, computed once and shared by the stability
+    metrics (so that change failure rate and recovery time can never disagree on which
+    deployments failed)."""
+
+    deployments: tuple[ProductionDeployment, ...]
+    incidents: tuple[Incident, ...]
+    attributions: tuple[IncidentAttribution, ...]
+    outcomes: dict[str, DeploymentOutcome]
+
+
+def analyse_delivery(
+    deployments: Sequence[ProductionDeployment],
+    incidents: Iterable[Incident],
+    *,
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+) -> DeliveryAnalysis:
+    """Attribute incidents and classify every deployment as failed/recovered/rework."""
+    incident_list = tuple(incidents)
+    attributions = attribute_incidents(incident_list, deployments, window=attribution_window)
+    by_deployment: dict[str, list[Incident]] = defaultdict(list)
+    for attribution in attributions:
+        if attribution.deployment_id is not None:
+            by_deployment[attribution.deployment_id].append(attribution.incident)
+    outcomes = classify_deployments(deployments, by_deployment, incident_list, rules)
+    return DeliveryAnalysis(tuple(deployments), incident_list, attributions, outcomes)
+
+
+def _outcomes_in(analysis: DeliveryAnalysis, window: Window) -> list[DeploymentOutcome]:
+    return [
+        outcome for outcome in analysis.outcomes.values() if window.contains(outcome.deployment.deployed_at)
+    ]
+
+
+def change_failure_rate(
+    deployments: Sequence[ProductionDeployment],
+    incidents: Iterable[Incident],
+    window: Window,
+    *,
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+    benchmark: int = DEFAULT_BENCHMARK,
+    analysis: DeliveryAnalysis | None = None,
+) -> MetricResult:
+    """Failed deployments ÷ production deployments in the window (a ratio, 0.25 = 25%).
+
+    A deployment failed if an incident is attributed to it, if it was rolled back (the next
+    production deployment of the service ships an earlier revision), or if a hotfix deployment
+    follows it (per ``rules``). The numerator counts *deployments*, never incidents: two
+    incidents on one deployment make it failed once, so the rate cannot exceed 100%.
+    Incidents that could not be attributed are not failures of any deployment; they are
+    counted in ``details`` so that a low rate caused by missing links is visible.
+    """
+    name, unit = "change_failure_rate", "ratio"
+    analysis = analysis or analyse_delivery(
+        deployments, incidents, rules=rules, attribution_window=attribution_window
+    )
+    outcomes = _outcomes_in(analysis, window)
+    in_window_incidents = [a for a in analysis.attributions if window.contains(a.incident.impact_started_at)]
+    methods = Counter(attribution.method.value for attribution in in_window_incidents)
+    reasons = Counter(reason.value for outcome in outcomes for reason in outcome.failure_reasons)
+    failed = sum(1 for outcome in outcomes if outcome.failed)
+    details: dict[str, JSONValue] = {
+        "deployments": len(outcomes),
+        "failed_deployments": failed,
+        "failed_by_reason": {key: reasons[key] for key in sorted(reasons)},
+        "incidents_in_window": len(in_window_incidents),
+        "incidents_attributed": sum(1 for attribution in in_window_incidents if attribution.attributed),
+        "incidents_unattributed": sum(1 for attribution in in_window_incidents if not attribution.attributed),
+        "incidents_by_attribution_method": {key: methods[key] for key in sorted(methods)},
+    }
+    if not outcomes:
+        return MetricResult.unavailable(
+            name,
+            unit,
+            "no successful production deployments in the window",
+            benchmark=benchmark,
+            details=details,
+        )
+    rate = failed / len(outcomes)
+    details["percent"] = rate * 100
+    return MetricResult(
+        name=name,
+        value=rate,
+        unit=unit,
+        tier=tier_for(name, rate, benchmark),
+        sample_size=len(outcomes),
+        benchmark=benchmark,
+        details=details,
+    )
+
+
+def failed_deployment_recovery_time(
+    deployments: Sequence[ProductionDeployment],
+    incidents: Iterable[Incident],
+    window: Window,
+    *,
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+    benchmark: int = DEFAULT_BENCHMARK,
+    analysis: DeliveryAnalysis | None = None,
+) -> MetricResult:
+    """DORA 2023+: how long service stayed degraded after a failed deployment.
+
+    For each failed deployment in the window (same failure definition as
+    :func:`change_failure_rate`): from the deployment reaching production to the earliest of
+    the next deployment that restored service (the rollback or hotfix) and the resolution of its
+    incidents (the last one resolved); median, p75, p90. Failed deployments not yet recovered
+    are counted in ``details`` and left out of the distribution.
+    """
+    name, unit = "failed_deployment_recovery_time", SECONDS
+    analysis = analysis or analyse_delivery(
+        deployments, incidents, rules=rules, attribution_window=attribution_window
+    )
+    failed = [outcome for outcome in _outcomes_in(analysis, window) if outcome.failed]
+    durations: list[float] = []
+    counts: Counter[str] = Counter()
+    for outcome in failed:
+        if outcome.recovered_at is None:
+            counts["not_recovered"] += 1
+            continue
+        seconds = (outcome.recovered_at - outcome.deployment.deployed_at).total_seconds()
+        if seconds < 0:
+            counts["recovered_before_deployed_excluded"] += 1
+            continue
+        durations.append(seconds)
+        counts[
+            "recovered_by_deployment"
+            if outcome.restored_by_deployment_id
+            else "recovered_by_incident_resolution"
+        ] += 1
+    details: dict[str, JSONValue] = {
+        "failed_deployments": len(failed),
+        **{key: counts[key] for key in sorted(counts)},
+        **_no_tier_note(name, benchmark),
+    }
+    summary = describe(durations)
+    if summary is None:
+        reason = (
+            "no failed deployments in the window"
+            if not failed
+            else f"none of the {len(failed)} failed deployments in the window has recovered"
+        )
+        return MetricResult.unavailable(name, unit, reason, benchmark=benchmark, details=details)
+    details["mean"] = summary.mean
+    return MetricResult(
+        name=name,
+        value=summary.median,
+        unit=unit,
+        tier=tier_for(name, summary.median, benchmark),
+        sample_size=summary.count,
+        median=summary.median,
+        p75=summary.p75,
+        p90=summary.p90,
+        benchmark=benchmark,
+        details=details,
+    )
+
+
+def time_to_restore_service(
+    incidents: Iterable[Incident],
+    window: Window,
+    *,
+    benchmark: int = DEFAULT_BENCHMARK,
+) -> MetricResult:
+    """DORA 2021: incident created → resolved, for incidents resolved in the window.
+
+    Every incident counts, attributed to a deployment or not (this metric is about restoring
+    service, whatever broke it). Incidents are selected by *resolution* time so that long
+    incidents are not dropped for being still open at the end of the window they started in;
+    incidents open at the window's end are counted in ``details``. Median, p75, p90.
+    """
+    name, unit = "time_to_restore_service", SECONDS
+    durations: list[float] = []
+    counts: Counter[str] = Counter()
+    for incident in incidents:
+        resolved = incident.resolved_at
+        if resolved is None or resolved >= window.end:
+            if incident.created_at < window.end:
+                counts["open_at_window_end"] += 1
+            continue
+        if resolved < window.start:
+            continue
+        seconds = (resolved - incident.created_at).total_seconds()
+        if seconds < 0:
+            counts["resolved_before_created_excluded"] += 1
+            continue
+        durations.append(seconds)
+    details: dict[str, JSONValue] = {
+        "incidents_resolved_in_window": len(durations),
+        **{key: counts[key] for key in sorted(counts)},
+        **_no_tier_note(name, benchmark),
+    }
+    summary = describe(durations)
+    if summary is None:
+        return MetricResult.unavailable(
+            name, unit, "no incidents were resolved in the window", benchmark=benchmark, details=details
+        )
+    details["mean"] = summary.mean
+    return MetricResult(
+        name=name,
+        value=summary.median,
+        unit=unit,
+        tier=tier_for(name, summary.median, benchmark),
+        sample_size=summary.count,
+        median=summary.median,
+        p75=summary.p75,
+        p90=summary.p90,
+        benchmark=benchmark,
+        details=details,
+    )
+
+
+def rework_rate(
+    deployments: Sequence[ProductionDeployment],
+    incidents: Iterable[Incident],
+    window: Window,
+    *,
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+    benchmark: int = DEFAULT_BENCHMARK,
+    analysis: DeliveryAnalysis | None = None,
+) -> MetricResult:
+    """DORA 2024: unplanned deployments ÷ production deployments in the window (a ratio).
+
+    A deployment is unplanned rework when it was made to fix a user-facing problem: it is a
+    hotfix, a rollback (flagged, or shipping an earlier revision), or it resolved an incident
+    (an incident names it as ``resolved_by_deployment_id``). Counted per deployment, so at most
+    100%. DORA published no performance levels for it: ``tier`` is always ``None``.
+    """
+    name, unit = "rework_rate", "ratio"
+    analysis = analysis or analyse_delivery(
+        deployments, incidents, rules=rules, attribution_window=attribution_window
+    )
+    outcomes = _outcomes_in(analysis, window)
+    reasons = Counter(reason.value for outcome in outcomes for reason in outcome.rework_reasons)
+    rework = sum(1 for outcome in outcomes if outcome.is_rework)
+    details: dict[str, JSONValue] = {
+        "deployments": len(outcomes),
+        "rework_deployments": rework,
+        "rework_by_reason": {key: reasons[key] for key in sorted(reasons)},
+        **_no_tier_note(name, benchmark),
+    }
+    if not outcomes:
+        return MetricResult.unavailable(
+            name,
+            unit,
+            "no successful production deployments in the window",
+            benchmark=benchmark,
+            details=details,
+        )
+    rate = rework / len(outcomes)
+    details["percent"] = rate * 100
+    return MetricResult(
+        name=name,
+        value=rate,
+        unit=unit,
+        tier=None,
+        sample_size=len(outcomes),
+        benchmark=benchmark,
+        details=details,
+    )
+
+
+def dora_metrics(
+    deployments: Sequence[ProductionDeployment],
+    changes: Iterable[Change],
+    incidents: Iterable[Incident],
+    window: Window,
+    *,
+    pull_requests: Iterable[PullRequest] = (),
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+    benchmark: int = DEFAULT_BENCHMARK,
+    day_zone: tzinfo = UTC,
+) -> dict[str, MetricResult]:
+    """All DORA metrics for one scope and window, sharing one incident attribution."""
+    incident_list = tuple(incidents)
+    analysis = analyse_delivery(
+        deployments, incident_list, rules=rules, attribution_window=attribution_window
+    )
+    results = [
+        deployment_frequency(deployments, window, benchmark=benchmark, day_zone=day_zone),
+        lead_time_for_changes(changes, deployments, window, pull_requests=pull_requests, benchmark=benchmark),
+        change_failure_rate(deployments, incident_list, window, benchmark=benchmark, analysis=analysis),
+        failed_deployment_recovery_time(
+            deployments, incident_list, window, benchmark=benchmark, analysis=analysis
+        ),
+        time_to_restore_service(incident_list, window, benchmark=benchmark),
+        rework_rate(deployments, incident_list, window, benchmark=benchmark, analysis=analysis),
+    ]
+    return {result.name: result for result in results}
