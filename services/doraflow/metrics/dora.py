@@ -79,7 +79,8 @@ def deployment_frequency(
     at least one deployment): the median number of deployment days per 7-day bucket, and per
     30-day bucket for the lower tiers. Buckets are whole runs of 7 (30) days counted back from
     the window's last day; leftover days at the start are not bucketed (a partial bucket would
-    drag the median down). For the 2021 "once every six months" boundary the window's
+    drag the median down); a window shorter than one bucket uses its deployment days scaled to
+    the bucket length instead. For the 2021 "once every six months" boundary the window's
     deployment days are scaled to 180 days. No deployments → ``None``.
     """
     in_window = [deployment for deployment in deployments if window.contains(deployment.deployed_at)]
@@ -97,13 +98,15 @@ def deployment_frequency(
         deployed_on_day[(deployment.deployed_at.astimezone(day_zone).date() - first_day).days] = 1
     deployment_days = sum(deployed_on_day)
 
-    def median_per_bucket(size: int) -> tuple[float | None, int]:
+    def median_per_bucket(size: int) -> tuple[float, int]:
         buckets = day_count // size
+        if buckets == 0:  # window shorter than one bucket: scale its deployment days to the bucket
+            return deployment_days / day_count * size, 0
         counts = [
             sum(deployed_on_day[day_count - (index + 1) * size : day_count - index * size])
             for index in range(buckets)
         ]
-        return (true_median(counts) if counts else None), buckets
+        return true_median(counts), buckets
 
     per_week, weeks = median_per_bucket(7)
     per_month, months = median_per_bucket(30)
