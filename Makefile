@@ -47,5 +47,9 @@ e2e: testenv
 benchmarks: testenv
 	$(BIN)/python -m benchmarks
 
+# Regenerate crds/ and the chart's copy from doraflow/core/resources.py.
+crds: install
+	$(BIN)/python -m doraflow.core.crds --write
+
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -132,6 +132,8 @@ class WebhookSpec(Spec):
 
 
 class IntegrationSpec(Spec):
+    """Integration: what Doraflow collects from one provider for one organization, and how often."""
+
     organization_ref: LocalObjectReference
     provider: Provider
     base_url: str | None = Field(
@@ -171,6 +173,8 @@ class TeamSpec(Spec):
 
 
 class OrganizationSpec(Spec):
+    """Organization: a tenant of Doraflow with its teams and the Kafka topics its events flow through."""
+
     display_name: str = Field(min_length=1, max_length=255)
     slug: str | None = Field(default=None, pattern=ORG_SLUG_PATTERN, description="defaults to the name")
     kafka: KafkaTopicSettings = Field(default_factory=KafkaTopicSettings)
@@ -178,6 +182,43 @@ class OrganizationSpec(Spec):
     deletion_policy: Literal["Keep", "Delete"] = Field(
         default="Keep", description="what happens to the Kafka topics when the Organization is deleted"
     )
+
+
+class Status(Spec):
+    """Status is written by the operator and the collectors; tolerate fields from newer versions."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class Condition(Status):
+    """A status condition as the Kubernetes API conventions define it."""
+
+    type: str = Field(min_length=1, max_length=316)
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: str = Field(json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class OrganizationStatus(Status):
+    organization_id: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class IntegrationStatus(Status):
+    conditions: list[Condition] = Field(default_factory=list)
+    last_sync_time: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"}, description="latest sync of any resource"
+    )
+    resources: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per resource: lastSyncTime, events, lastError"
+    )
+    rate_limit_remaining: int | None = None
+    message: str | None = None
+    observed_generation: int | None = Field(default=None, ge=0)
 
 
 class ObjectMeta(BaseModel):
@@ -194,7 +235,7 @@ class Organization(BaseModel):
     kind: Literal["Organization"] = "Organization"
     metadata: ObjectMeta
     spec: OrganizationSpec
-    status: dict[str, Any] | None = None
+    status: OrganizationStatus | None = None
 
     @property
     def slug(self) -> str:
@@ -208,7 +249,7 @@ class Integration(BaseModel):
     kind: Literal["Integration"] = "Integration"
     metadata: ObjectMeta
     spec: IntegrationSpec
-    status: dict[str, Any] | None = None
+    status: IntegrationStatus | None = None
 
     @property
     def key(self) -> str:
