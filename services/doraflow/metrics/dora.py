@@ -9,6 +9,11 @@ half-open :class:`~doraflow.metrics.records.Window`, and return a
 Deployments and incidents *outside* the window should still be passed: a commit's first
 deployment may predate the window, and whether a deployment in the window failed depends on the
 deployment and incidents that followed it.
+
+The stability metrics (change failure rate, failed deployment recovery time, rework rate)
+accept ``analysis=`` from :func:`analyse_delivery` over the same deployments and incidents, so
+that they share one incident attribution and can never disagree on which deployments failed;
+:func:`dora_metrics` computes everything that way.
 """
 
 from __future__ import annotations
@@ -144,10 +149,15 @@ def deployment_frequency(
 # --------------------------------------------------------------------------------------------
 
 
-def _first_shipped(deployments: Iterable[ProductionDeployment]) -> dict[str, datetime]:
-    first: dict[str, datetime] = {}
+def _first_shipped_timestamps(deployments: Iterable[ProductionDeployment]) -> dict[str, float]:
+    """Commit SHA -> epoch seconds of the earliest production deployment that shipped it.
+
+    Epoch floats rather than datetimes because this is the hot loop of the package (one entry
+    per shipped commit; subtracting floats is several times cheaper than datetime arithmetic).
+    """
+    first: dict[str, float] = {}
     for deployment in deployments:
-        at = deployment.deployed_at
+        at = deployment.deployed_at.timestamp()
         for sha in deployment.shipped_shas:
             known = first.get(sha)
             if known is None or at < known:
@@ -189,6 +199,7 @@ def lead_time_for_changes(
     same work twice). Trunk-based commits without a PR count like any other. The first-ever
     deployment needs no predecessor: its commits come from the commits it shipped. Negative lead
     times (authored after the deployment: clock skew) are excluded and counted in ``details``.
+    Changes must be unique per (repository, sha), the natural key of the commits table.
 
     ``details["cycle_time_breakdown"]`` splits merged PRs whose merge/squash commit first
     reached production in the window into coding (first commit → opened; 0 if the PR was
@@ -199,62 +210,70 @@ def lead_time_for_changes(
     inconsistency: that PR's deploy stage is excluded and counted.
     """
     name, unit = "lead_time_for_changes", SECONDS
-    change_list = list(changes)
-    pr_by_id = {pr.pull_request_id: pr for pr in pull_requests}
-    first_shipped = _first_shipped(deployments)
+    pr_list = list(pull_requests)
+    shipped_at = _first_shipped_timestamps(deployments)
+    window_start, window_end = window.start.timestamp(), window.end.timestamp()
 
-    pr_shipped: dict[str, datetime] = {}
-    for pr in pr_by_id.values():
-        if pr.merge_commit_sha is not None and pr.merge_commit_sha in first_shipped:
-            pr_shipped[pr.pull_request_id] = first_shipped[pr.merge_commit_sha]
-
-    merge_sha_owner = {
-        pr.merge_commit_sha: pr.pull_request_id for pr in pr_by_id.values() if pr.merge_commit_sha
+    pr_shipped_at: dict[str, float] = {}
+    merge_sha_owner: dict[str, str] = {}
+    for pr in pr_list:
+        if pr.merge_commit_sha is not None:
+            merge_sha_owner[pr.merge_commit_sha] = pr.pull_request_id
+            if pr.merge_commit_sha in shipped_at:
+                pr_shipped_at[pr.pull_request_id] = shipped_at[pr.merge_commit_sha]
+    prs_missing_first_commit = {
+        pr.pull_request_id
+        for pr in pr_list
+        if pr.first_commit_at is None
+        and pr.pull_request_id in pr_shipped_at
+        and window_start <= pr_shipped_at[pr.pull_request_id] < window_end
     }
+
+    # One pass over the changes. Whether a PR's merge/squash commit is a change of its own
+    # depends on whether the PR's own commits are present, known only after the pass.
+    lead_times: list[float] = []
+    merge_commit_leads: list[tuple[str, float]] = []
     prs_with_own_commits: set[str] = set()
     first_authored_in_pr: dict[str, datetime] = {}
-    for change in change_list:
-        pr_id = change.pull_request_id
-        if pr_id is None or change.is_merge_commit or merge_sha_owner.get(change.sha) == pr_id:
-            continue
-        prs_with_own_commits.add(pr_id)
-        known = first_authored_in_pr.get(pr_id)
-        if known is None or change.authored_at < known:
-            first_authored_in_pr[pr_id] = change.authored_at
-
-    lead_times: list[float] = []
     counts: Counter[str] = Counter()
-    seen: set[tuple[str, str]] = set()
-    for change in change_list:
-        key = (change.repository, change.sha)
-        if key in seen:
-            counts["duplicate_changes_ignored"] += 1
-            continue
-        seen.add(key)
+    for change in changes:
         if change.is_merge_commit:
             counts["merge_commits_not_counted"] += 1
             continue
+        pr_id = change.pull_request_id
         owner = merge_sha_owner.get(change.sha)
-        if owner is not None and owner in prs_with_own_commits and change.pull_request_id in (None, owner):
-            counts["squash_commits_represented_by_pr_commits"] += 1
-            continue
-        shipped = first_shipped.get(change.sha)
-        if change.pull_request_id is not None:
-            via_pr = pr_shipped.get(change.pull_request_id)
+        shipped = shipped_at.get(change.sha)
+        if pr_id is not None:
+            if owner != pr_id:
+                prs_with_own_commits.add(pr_id)
+                if pr_id in prs_missing_first_commit:
+                    known = first_authored_in_pr.get(pr_id)
+                    if known is None or change.authored_at < known:
+                        first_authored_in_pr[pr_id] = change.authored_at
+            via_pr = pr_shipped_at.get(pr_id)
             if via_pr is not None and (shipped is None or via_pr < shipped):
                 shipped = via_pr
         if shipped is None:
             counts["changes_not_deployed"] += 1
             continue
-        if not window.contains(shipped):
+        if not window_start <= shipped < window_end:
             continue
-        lead = (shipped - change.authored_at).total_seconds()
-        if lead < 0:
+        lead = shipped - change.authored_at.timestamp()
+        if owner is not None and pr_id in (None, owner):
+            merge_commit_leads.append((owner, lead))
+        elif lead < 0:
             counts["negative_lead_times_excluded"] += 1
-            continue
-        lead_times.append(lead)
+        else:
+            lead_times.append(lead)
+    for owner, lead in merge_commit_leads:
+        if owner in prs_with_own_commits:
+            counts["squash_commits_represented_by_pr_commits"] += 1
+        elif lead < 0:
+            counts["negative_lead_times_excluded"] += 1
+        else:
+            lead_times.append(lead)
 
-    breakdown = _cycle_time_breakdown(pr_by_id.values(), pr_shipped, first_authored_in_pr, window)
+    breakdown = _cycle_time_breakdown(pr_list, pr_shipped_at, first_authored_in_pr, window_start, window_end)
     details: dict[str, JSONValue] = {
         "changes_deployed_in_window": len(lead_times),
         **{key: counts[key] for key in sorted(counts)},
@@ -282,41 +301,44 @@ def lead_time_for_changes(
 
 def _cycle_time_breakdown(
     pull_requests: Iterable[PullRequest],
-    pr_shipped: dict[str, datetime],
+    pr_shipped_at: dict[str, float],
     first_authored_in_pr: dict[str, datetime],
-    window: Window,
+    window_start: float,
+    window_end: float,
 ) -> dict[str, JSONValue]:
     stages: dict[str, list[float]] = {"coding": [], "pickup": [], "review": [], "deploy": [], "total": []}
     counts: Counter[str] = Counter()
     for pr in pull_requests:
-        shipped = pr_shipped.get(pr.pull_request_id)
-        if pr.merged_at is None or shipped is None or not window.contains(shipped):
+        shipped = pr_shipped_at.get(pr.pull_request_id)
+        if pr.merged_at is None or shipped is None or not window_start <= shipped < window_end:
             continue
         counts["pull_requests"] += 1
-        first_commit = pr.first_commit_at or first_authored_in_pr.get(pr.pull_request_id)
-        if first_commit is None:
+        opened = pr.opened_at.timestamp()
+        merged = pr.merged_at.timestamp()
+        first_commit_at = pr.first_commit_at or first_authored_in_pr.get(pr.pull_request_id)
+        start = opened
+        if first_commit_at is None:
             counts["without_first_commit_time"] += 1
         else:
-            coding = (pr.opened_at - first_commit).total_seconds()
-            if coding < 0:
+            first_commit = first_commit_at.timestamp()
+            if first_commit > opened:
                 counts["opened_before_first_commit"] += 1
-            stages["coding"].append(max(coding, 0.0))
+            stages["coding"].append(max(opened - first_commit, 0.0))
+            start = min(first_commit, opened)
         if pr.first_review_at is not None and pr.first_review_at <= pr.merged_at:
-            pickup = (pr.first_review_at - pr.opened_at).total_seconds()
-            if pickup < 0:
+            first_review = pr.first_review_at.timestamp()
+            if first_review < opened:
                 counts["reviewed_before_opened_excluded"] += 1
             else:
-                stages["pickup"].append(pickup)
-                stages["review"].append((pr.merged_at - pr.first_review_at).total_seconds())
+                stages["pickup"].append(first_review - opened)
+                stages["review"].append(merged - first_review)
         else:
             counts["merged_without_review"] += 1
-        deploy = (shipped - pr.merged_at).total_seconds()
-        if deploy < 0:
+        if shipped < merged:
             counts["deployed_before_merge_time_excluded"] += 1
         else:
-            stages["deploy"].append(deploy)
-        start = first_commit if first_commit is not None and first_commit < pr.opened_at else pr.opened_at
-        stages["total"].append((shipped - start).total_seconds())
+            stages["deploy"].append(shipped - merged)
+        stages["total"].append(shipped - start)
 
     result: dict[str, JSONValue] = {key: counts[key] for key in sorted(counts)}
     result["pull_requests"] = counts["pull_requests"]
