@@ -15,9 +15,11 @@ environment and run, so this module turns those rows into the deployments the me
   ``e`` joins the latest deployment of ``r`` unless ``e`` is already running a revision that
   reached production *after* ``r`` did -- in that case ``e`` goes *back*, which is a rollback
   and a new deployment.
-* A deployment is a **rollback** when it ships an earlier revision: its revision was the
-  revision of, or a commit shipped by, an earlier production deployment of the service (or the
-  source flagged it ``is_rollback``). The deployment it replaced was rolled back.
+* A deployment is a **rollback** when it ships an earlier revision than the one it replaces:
+  its revision was first shipped to the service (as a revision, or as a commit of a
+  deployment) no later than the running revision was (or the source flagged it
+  ``is_rollback``). The deployment it replaced was rolled back. Rolling forward again to a
+  revision newer than the running one is not a rollback.
 * **Hotfixes** are flagged by the Integration's rules (branch, label, pipeline). By default a
   hotfix marks the production deployment it follows as failed; ``hotfix_window`` limits that to
   hotfixes within a time of it.
@@ -146,24 +148,43 @@ def production_deployments(
         rollouts: list[_Rollout] = []
         latest_rollout_of_revision: dict[str, int] = {}
         rollout_running_in_environment: dict[str, int] = {}
-        shipped_before: set[str] = set()
+        first_rollout_shipping: dict[str, int] = {}
         for row in rows:
             index = latest_rollout_of_revision.get(row.revision)
             running = rollout_running_in_environment.get(row.environment)
             if index is not None and (running is None or running <= index):
                 rollouts[index].add(row)
             else:
-                goes_back = rules.detect_rollbacks and row.revision in shipped_before
+                replaced = running if running is not None else len(rollouts) - 1
+                goes_back = (
+                    rules.detect_rollbacks
+                    and replaced >= 0
+                    and _is_earlier(row.revision, rollouts[replaced].revision, first_rollout_shipping)
+                )
                 rollouts.append(_Rollout(row, rollback=goes_back))
                 index = len(rollouts) - 1
                 latest_rollout_of_revision[row.revision] = index
             rollout_running_in_environment[row.environment] = index
-            shipped_before.add(row.revision)
-            shipped_before.update(row.commit_shas)
+            first_rollout_shipping.setdefault(row.revision, index)
+            for sha in row.commit_shas:
+                first_rollout_shipping.setdefault(sha, index)
         result.extend(rollout.freeze(service) for rollout in rollouts)
 
     result.sort(key=lambda deployment: (deployment.deployed_at, deployment.service, deployment.deployment_id))
     return tuple(result)
+
+
+def _is_earlier(revision: str, running_revision: str, first_rollout_shipping: Mapping[str, int]) -> bool:
+    """True when ``revision`` is older than the revision it replaces, judged by shipping order.
+
+    Without the commit graph, "earlier" means: first shipped to this service no later than the
+    running revision was (a commit shipped together with the running head is part of its
+    history). Re-deploying a revision that is *newer* than the running one -- rolling forward
+    again after a rollback -- is therefore not a rollback.
+    """
+    if revision == running_revision or revision not in first_rollout_shipping:
+        return False
+    return first_rollout_shipping[revision] <= first_rollout_shipping[running_revision]
 
 
 class FailureReason(StrEnum):

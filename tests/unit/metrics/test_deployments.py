@@ -89,6 +89,20 @@ def test_going_back_to_an_earlier_revision_is_a_rollback_and_a_new_deployment() 
     assert outcomes["d3"].rework_reasons == (ReworkReason.ROLLBACK,)
 
 
+def test_rolling_forward_again_after_a_rollback_is_not_a_rollback() -> None:
+    rows = [
+        deploy("d1", at(0, 10), "A"),
+        deploy("d2", at(1, 10), "B"),
+        deploy("d3", at(1, 12), "A"),  # back to A: rollback of d2
+        deploy("d4", at(2, 10), "B"),  # B again (newer than A): a re-release, not a rollback
+    ]
+    deployments = production_deployments(rows)
+    assert [deployment.is_rollback for deployment in deployments] == [False, False, True, False]
+    outcomes = classify_deployments(deployments, {})
+    assert outcomes["d2"].failed
+    assert not outcomes["d3"].failed
+
+
 def test_rollback_to_a_commit_shipped_earlier_but_never_a_head_revision() -> None:
     rows = [
         deploy("d1", at(0, 10), "c2", ("c1", "c2")),
@@ -99,6 +113,11 @@ def test_rollback_to_a_commit_shipped_earlier_but_never_a_head_revision() -> Non
     assert deployments[2].is_rollback
     without_detection = production_deployments(rows, DeploymentRules(detect_rollbacks=False))
     assert not without_detection[2].is_rollback
+    # going back to a commit shipped together with the running head is going back too
+    same_deployment = production_deployments(
+        [deploy("e1", at(0, 10), "c2", ("c1", "c2")), deploy("e2", at(0, 11), "c1")]
+    )
+    assert same_deployment[1].is_rollback
 
 
 def test_rollback_flag_from_the_integration_is_kept() -> None:
