@@ -218,6 +218,7 @@ class IntegrationStatus(Status):
     )
     rate_limit_remaining: int | None = None
     message: str | None = None
+    collector: str | None = Field(default=None, description="the collector Deployment")
     observed_generation: int | None = Field(default=None, ge=0)
 
 

@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     processor_batch_size: int = Field(default=2000, ge=1)
     processor_linger_ms: int = Field(default=200, ge=0)
 
+    # The operator: where the API is, and what it gives the collector Deployments it creates.
+    api_url: str = Field(default="http://doraflow-api:8080", description="API service, for the operator")
+    collector_image: str = Field(default="ghcr.io/doraflow/doraflow:0.1.0")
+    collector_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    collector_service_account: str = Field(default="doraflow-collector")
+    collector_env_secret: str | None = Field(
+        default=None, description="Secret whose keys become the collectors' environment (URLs, tokens)"
+    )
+    collector_resources: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    )
+    watch_namespaces: list[str] = Field(default_factory=list, description="empty: every namespace")
+    operator_resync_seconds: float = Field(default=60.0, gt=0, description="drift-correction interval")
+
     @field_validator("kafka_bootstrap_servers", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
