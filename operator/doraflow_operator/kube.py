@@ -38,6 +38,7 @@ class KubernetesCluster:
         self._core: Any = client.CoreV1Api(api_client)
         self._apps: Any = client.AppsV1Api(api_client)
         self._custom: Any = client.CustomObjectsApi(api_client)
+        self._rbac: Any = client.RbacAuthorizationV1Api(api_client)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -82,12 +83,16 @@ class KubernetesCluster:
         name = manifest["metadata"]["name"]
         namespace = manifest["metadata"]["namespace"]
         options: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY}
-        if kind == "Deployment":
-            result = await self._apps.patch_namespaced_deployment(name, namespace, dict(manifest), **options)
-        elif kind == "ConfigMap":
-            result = await self._core.patch_namespaced_config_map(name, namespace, dict(manifest), **options)
-        else:
+        patchers = {
+            "Deployment": self._apps.patch_namespaced_deployment,
+            "ConfigMap": self._core.patch_namespaced_config_map,
+            "ServiceAccount": self._core.patch_namespaced_service_account,
+            "Role": self._rbac.patch_namespaced_role,
+            "RoleBinding": self._rbac.patch_namespaced_role_binding,
+        }
+        if kind not in patchers:
             raise ValueError(f"apply does not handle {kind}")
+        result = await patchers[kind](name, namespace, dict(manifest), **options)
         applied: dict[str, Any] = self._api.sanitize_for_serialization(result)
         return applied
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from doraflow.core.resources import Integration
+from doraflow.core.resources import API_GROUP, Integration
 from doraflow.core.settings import Settings
 
 MANAGED_BY = "doraflow-operator"
@@ -75,14 +75,56 @@ def collector_config_map(integration: Integration, owner: Mapping[str, Any]) -> 
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {
-            "name": collector_name(integration),
-            "namespace": integration.metadata.namespace,
-            "labels": labels(integration),
-            "ownerReferences": [dict(owner)],
-        },
+        "metadata": _metadata(integration, owner),
         "data": {"integration.yaml": integration_document(integration)},
     }
+
+
+def _metadata(integration: Integration, owner: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": collector_name(integration),
+        "namespace": integration.metadata.namespace,
+        "labels": labels(integration),
+        "ownerReferences": [dict(owner)],
+    }
+
+
+def collector_access(integration: Integration, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The collector's own ServiceAccount, allowed exactly to read its Integration and patch its status."""
+    name = collector_name(integration)
+    metadata = _metadata(integration, owner)
+    only_this = [integration.metadata.name]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata,
+            "rules": [
+                {
+                    "apiGroups": [API_GROUP],
+                    "resources": ["integrations"],
+                    "resourceNames": only_this,
+                    "verbs": ["get"],
+                },
+                {
+                    "apiGroups": [API_GROUP],
+                    "resources": ["integrations/status"],
+                    "resourceNames": only_this,
+                    "verbs": ["get", "patch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": name, "namespace": integration.metadata.namespace}
+            ],
+        },
+    ]
 
 
 def collector_deployment(
@@ -168,12 +210,7 @@ def collector_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "namespace": integration.metadata.namespace,
-            "labels": labels(integration),
-            "ownerReferences": [dict(owner)],
-        },
+        "metadata": _metadata(integration, owner),
         "spec": {
             "replicas": 0 if spec.suspend else 1,
             # One collector per Integration: two would publish everything twice and fight over cursors.
@@ -185,7 +222,7 @@ def collector_deployment(
                     "annotations": {"doraflow.dev/config-hash": config_hash(integration)},
                 },
                 "spec": {
-                    "serviceAccountName": settings.collector_service_account,
+                    "serviceAccountName": name,
                     "automountServiceAccountToken": True,  # it patches its Integration's status
                     "securityContext": {
                         "runAsNonRoot": True,

@@ -22,6 +22,7 @@ from doraflow.core.resources import Integration, Organization
 from doraflow.core.settings import Settings
 from doraflow_operator.conditions import Verdict, merge_conditions
 from doraflow_operator.manifests import (
+    collector_access,
     collector_config_map,
     collector_deployment,
     collector_name,
@@ -252,6 +253,8 @@ async def reconcile_integration(
         return Outcome(_status(body, [verdict], now, message=message), retry_after=30)
 
     owner = owner_reference(body)
+    for manifest in collector_access(integration, owner):
+        await cluster.apply(manifest)
     await cluster.apply(collector_config_map(integration, owner))
     await cluster.apply(collector_deployment(integration, owner, settings))
 

@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     api_url: str = Field(default="http://doraflow-api:8080", description="API service, for the operator")
     collector_image: str = Field(default="ghcr.io/doraflow/doraflow:0.1.0")
     collector_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    collector_service_account: str = Field(default="doraflow-collector")
     collector_env_secret: str | None = Field(
         default=None, description="Secret whose keys become the collectors' environment (URLs, tokens)"
     )

@@ -223,7 +223,20 @@ async def test_integration_happy_path_applies_collector_and_topics() -> None:
     )
     bus = MemoryBus()
     outcome = await reconcile_integration(INTEGRATION, cluster=cluster, bus=bus, settings=SETTINGS, now=NOW)
-    assert [m["kind"] for m in cluster.applied] == ["ConfigMap", "Deployment"]
+    assert [m["kind"] for m in cluster.applied] == [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+    ]
+    role = cluster.applied[1]
+    assert role["rules"][1] == {
+        "apiGroups": ["doraflow.dev"],
+        "resources": ["integrations/status"],
+        "resourceNames": ["acme-github"],
+        "verbs": ["get", "patch"],
+    }
     assert "doraflow.acme.git.commits" in await bus.list_topics()
     assert outcome.status["conditions"][0]["reason"] == "CollectorUnavailable"
     assert outcome.status["observedGeneration"] == 2
