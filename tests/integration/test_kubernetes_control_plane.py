@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.testenv.common import wait_until
+from tests.testenv.common import unavailable, wait_until
 from tests.testenv.kubernetes import KubeCluster
 
 pytestmark = pytest.mark.integration
@@ -235,12 +235,38 @@ def _deployment(name: str, owner: dict[str, Any] | None = None) -> client.V1Depl
     )
 
 
+def _wait_until_gc_resolves(core: client.CoreV1Api, namespace: str) -> None:
+    """Wait until the garbage collector can look DeliveryPipelines up.
+
+    The GC rediscovers resource types every 30 s, so it learns of a new CRD up to 30 s late; owner
+    lookups that fail before then are retried with a growing backoff. Each probe is a ConfigMap owned
+    by a DeliveryPipeline that never existed (a fresh uid, so a fresh backoff): the GC deletes it as
+    soon as it can resolve the kind.
+    """
+    probes: list[str] = []
+
+    def probe_collected() -> bool:
+        if any(_gone(core.read_namespaced_config_map, name, namespace) for name in probes):
+            return True
+        probes.append(f"gc-probe-{len(probes)}")
+        core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(
+            name=probes[-1],
+            owner_references=[client.V1OwnerReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
+                                                      name="never-existed", uid=str(uuid.uuid4()))],
+        )))
+        return False
+
+    wait_until(probe_collected, 90, "garbage collector discovering the DeliveryPipeline CRD", interval=1.0)
+
+
 def test_garbage_collector_removes_owned_deployment(kube: KubeCluster, api: client.ApiClient,
                                                    pipeline_crd: str, namespace: str) -> None:
     if not kube.has_controller_manager:
-        pytest.skip("no kube-controller-manager in KUBEBUILDER_ASSETS: nothing collects garbage")
+        unavailable("no kube-controller-manager in KUBEBUILDER_ASSETS: nothing collects garbage")
     custom = client.CustomObjectsApi(api)
     apps = client.AppsV1Api(api)
+    _wait_until_gc_resolves(client.CoreV1Api(api), namespace)
+
     owner = _obj(custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
                                                         _pipeline("owner")))
     apps.create_namespaced_deployment(namespace, _deployment("owned", owner))
@@ -251,8 +277,7 @@ def test_garbage_collector_removes_owned_deployment(kube: KubeCluster, api: clie
     assert owned.owner_references[0].uid == owner["metadata"]["uid"]
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "owner")
-    # the GC rediscovers resource types every 30 s, so a just-created CRD may take that long to be watched
-    wait_until(lambda: _gone(apps.read_namespaced_deployment, "owned", namespace), 120,
+    wait_until(lambda: _gone(apps.read_namespaced_deployment, "owned", namespace), 30,
                "garbage collection of the owned Deployment")
     bystander = apps.read_namespaced_deployment("bystander", namespace).metadata
     assert bystander is not None
@@ -261,7 +286,7 @@ def test_garbage_collector_removes_owned_deployment(kube: KubeCluster, api: clie
 
 def test_namespace_deletion_is_finalised(kube: KubeCluster, api: client.ApiClient, pipeline_crd: str) -> None:
     if not kube.has_controller_manager:
-        pytest.skip("no kube-controller-manager in KUBEBUILDER_ASSETS: namespaces stay Terminating")
+        unavailable("no kube-controller-manager in KUBEBUILDER_ASSETS: namespaces stay Terminating")
     core = client.CoreV1Api(api)
     name = f"doomed-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))

@@ -90,6 +90,10 @@ class KubeCluster:
             raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
         return result
 
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (operator, helm, kubectl) that should talk to this cluster."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         """A raw GET against the API server as the admin (or with `token`): (status, decoded JSON)."""
         return _request(self.server + path, token or self.token, self.ca_file)
@@ -303,7 +307,10 @@ def stop_control_plane(cluster: KubeCluster) -> None:
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[KubeCluster]:
-    """A running control plane for the whole session; everything is removed afterwards."""
+    """A running control plane for the whole session; everything is removed afterwards.
+
+    DORAFLOW_KUBE_KEEP=1 keeps the data, certificates and logs (logs/*.log) for a post-mortem.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="doraflow-kube-"))
     try:
         cluster = start_control_plane(workdir)
@@ -312,7 +319,10 @@ def kube() -> Iterator[KubeCluster]:
         finally:
             stop_control_plane(cluster)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("DORAFLOW_KUBE_KEEP", "") in {"", "0"}:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"\nkube: kept {workdir} (DORAFLOW_KUBE_KEEP)")
 
 
 @pytest.fixture(scope="session")
