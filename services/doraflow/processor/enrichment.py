@@ -1,0 +1,347 @@
+"""Enrich: the links between facts that arrive on independent topics, kept order-independent.
+
+A deployment may arrive before the commits it shipped, a pull request before its merge commit, an
+incident before the deployment that caused it, a review before its pull request. Each derived value
+is therefore a *function of the stored facts*, recomputed on both sides of the link in set-based SQL:
+
+* `commits.first_deployment_id / first_deployed_at` — the earliest (by `finished_at`, then id)
+  successful production deployment whose shipped commits (`deployment_commits`: its `commit_shas`
+  plus its `revision`) contain the commit. Computed when the commit is inserted and again for every
+  commit a deployment of the batch shipped.
+* `pull_requests.first_deployment_id / first_deployed_at` — the same for the pull request's merge or
+  squash commit (`merge_commit_sha`), which is how squash merges stay traceable.
+* `pull_requests.first_review_at / reviews_count` — reviews by anyone but the author.
+* `issues.started_at` — the first transition into an `in_progress` category.
+* `incidents.deployment_id / attribution` — `doraflow.metrics.attribute_incidents` (the one
+  definition) over the organization's stored production deployments, re-run for the incidents a
+  batch's incidents or deployments can affect.
+
+Because each value is recomputed from the full stored state and never accumulated, the result is the
+same for any arrival order, and replaying events recomputes identical values (and writes nothing:
+every update is guarded by `IS DISTINCT FROM`).
+
+A deployment without a repository links commits by SHA within its organization.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from doraflow.core.resources import parse_duration
+from doraflow.metrics import AttributionMethod, production_deployments
+from doraflow.metrics import Deployment as DeploymentRecord
+from doraflow.metrics import Incident as IncidentRecord
+from doraflow.metrics import attribute_incidents as attribute
+
+if TYPE_CHECKING:
+    from doraflow.processor.storage import DeploymentRef
+
+logger = logging.getLogger(__name__)
+
+Connection = Any  # asyncpg.Connection
+
+# `{org}`, `{repo}`, `{sha}`: SQL expressions of the row the look-up is for (a LATERAL subquery).
+FIRST_DEPLOYMENT = """
+SELECT d.id, d.finished_at
+FROM deployment_commits dc
+JOIN deployments d ON d.id = dc.deployment_id
+WHERE dc.commit_sha = {sha}
+  AND (dc.repository_id = {repo} OR (dc.repository_id IS NULL AND d.organization_id = {org}))
+  AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+ORDER BY d.finished_at, d.id
+LIMIT 1
+"""
+
+REVIEW_STATS = """
+SELECT min(r.submitted_at) AS first_review_at, count(*)::int AS reviews_count
+FROM pull_request_reviews r
+WHERE r.repository_id = {repo} AND r.pr_number = {number} AND r.reviewer_id IS DISTINCT FROM {author}
+"""
+
+RELINK_COMMITS = f"""
+UPDATE commits c SET first_deployment_id = s.id, first_deployed_at = s.finished_at
+FROM (
+    SELECT t.time, t.repository_id, t.commit_sha, f.id, f.finished_at
+    FROM (
+        SELECT DISTINCT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id
+        FROM deployment_commits dc
+        JOIN deployments d ON d.id = dc.deployment_id
+        JOIN commits c2 ON c2.commit_sha = dc.commit_sha
+             AND (c2.repository_id = dc.repository_id
+                  OR (dc.repository_id IS NULL AND c2.organization_id = d.organization_id))
+        WHERE dc.deployment_id = ANY($1::uuid[])
+    ) t
+    LEFT JOIN LATERAL ({
+    FIRST_DEPLOYMENT.format(org="t.organization_id", repo="t.repository_id", sha="t.commit_sha")
+}) f ON true
+) s
+WHERE c.time = s.time AND c.repository_id = s.repository_id AND c.commit_sha = s.commit_sha
+  AND (c.first_deployment_id IS DISTINCT FROM s.id OR c.first_deployed_at IS DISTINCT FROM s.finished_at)
+"""  # noqa: S608 - composed of constants only
+
+RELINK_PULL_REQUESTS = f"""
+UPDATE pull_requests p SET first_deployment_id = s.id, first_deployed_at = s.finished_at
+FROM (
+    SELECT t.time, t.repository_id, t.pr_number, f.id, f.finished_at
+    FROM (
+        SELECT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
+        FROM deployment_commits dc
+        JOIN pull_requests p2 ON p2.repository_id = dc.repository_id AND p2.merge_commit_sha = dc.commit_sha
+        WHERE dc.deployment_id = ANY($1::uuid[])
+        UNION
+        SELECT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
+        FROM deployment_commits dc
+        JOIN deployments d ON d.id = dc.deployment_id
+        JOIN pull_requests p2 ON p2.organization_id = d.organization_id AND p2.merge_commit_sha
+            = dc.commit_sha
+        WHERE dc.deployment_id = ANY($1::uuid[]) AND dc.repository_id IS NULL
+    ) t
+    LEFT JOIN LATERAL ({
+    FIRST_DEPLOYMENT.format(org="t.organization_id", repo="t.repository_id", sha="t.merge_commit_sha")
+}) f ON true
+) s
+WHERE p.time = s.time AND p.repository_id = s.repository_id AND p.pr_number = s.pr_number
+  AND (p.first_deployment_id IS DISTINCT FROM s.id OR p.first_deployed_at IS DISTINCT FROM s.finished_at)
+"""  # noqa: S608 - composed of constants only
+
+
+async def link_deployments(conn: Connection, deployment_ids: Sequence[uuid.UUID]) -> None:
+    """The deployment side of the commit and pull-request links, for this batch's deployments
+    (whatever their status: a deployment that turned out failed must release its commits)."""
+    ids = list(deployment_ids)
+    await conn.execute(RELINK_COMMITS, ids)
+    await conn.execute(RELINK_PULL_REQUESTS, ids)
+
+
+REFRESH_REVIEW_STATS = f"""
+UPDATE pull_requests p SET first_review_at = s.first_review_at, reviews_count = s.reviews_count
+FROM (
+    SELECT p2.time, p2.repository_id, p2.pr_number, rv.first_review_at, rv.reviews_count
+    FROM unnest($1::uuid[], $2::int[]) AS a(repository_id, pr_number)
+    JOIN pull_requests p2 ON p2.repository_id = a.repository_id AND p2.pr_number = a.pr_number
+    CROSS JOIN LATERAL ({
+    REVIEW_STATS.format(repo="p2.repository_id", number="p2.pr_number", author="p2.author_id")
+}) rv
+) s
+WHERE p.time = s.time AND p.repository_id = s.repository_id AND p.pr_number = s.pr_number
+  AND (p.first_review_at IS DISTINCT FROM s.first_review_at
+      OR p.reviews_count IS DISTINCT FROM s.reviews_count)
+"""  # noqa: S608 - composed of constants only
+
+
+async def refresh_review_stats(conn: Connection, pull_requests: Sequence[tuple[uuid.UUID, int]]) -> None:
+    """The review side of `first_review_at` (the pull-request side is in its upsert)."""
+    await conn.execute(REFRESH_REVIEW_STATS, [r for r, _ in pull_requests], [n for _, n in pull_requests])
+
+
+REFRESH_ISSUE_STARTED = """
+UPDATE issues i SET started_at = s.started_at
+FROM (
+    SELECT a.id, (SELECT min(t.transitioned_at) FROM issue_transitions t
+                  WHERE t.issue_id = a.id AND t.to_category = 'in_progress') AS started_at
+    FROM unnest($1::uuid[]) AS a(id)
+) s
+WHERE i.id = s.id AND i.started_at IS DISTINCT FROM s.started_at
+"""
+
+
+async def refresh_issue_started(conn: Connection, issue_ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(REFRESH_ISSUE_STARTED, list(issue_ids))
+
+
+# --- incident attribution ---------------------------------------------------------------------
+
+_INCIDENT_COLUMNS = (
+    "i.id, i.organization_id, i.service, i.created_at, i.deployment_ref, i.commit_sha_ref, "
+    "i.deployment_id, i.attribution"
+)
+CANDIDATE_INCIDENTS = f"""
+SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ANY($1::uuid[])
+UNION
+SELECT {_INCIDENT_COLUMNS} FROM incidents i
+JOIN unnest($2::uuid[], $3::text[], $4::timestamptz[]) AS s(organization_id, service, since)
+  ON i.organization_id = s.organization_id AND i.created_at >= s.since AND i.service = s.service
+UNION
+SELECT {_INCIDENT_COLUMNS} FROM incidents i
+JOIN unnest($5::uuid[], $6::text[]) AS r(organization_id, ref)
+  ON i.organization_id = r.organization_id AND i.deployment_ref = r.ref
+UNION
+SELECT {_INCIDENT_COLUMNS} FROM incidents i
+JOIN deployment_commits dc ON dc.commit_sha = i.commit_sha_ref AND dc.deployment_id = ANY($7::uuid[])
+JOIN deployments d ON d.id = dc.deployment_id AND d.organization_id = i.organization_id
+"""  # noqa: S608 - composed of constants only
+RESOLVE_DEPLOYMENT_REFS = """
+SELECT r.organization_id, r.ref, d.id, d.service,
+       (d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL) AS counts, d.finished_at
+FROM unnest($1::uuid[], $2::text[]) AS r(organization_id, ref)
+JOIN deployments d ON d.organization_id = r.organization_id AND (d.external_id = r.ref OR d.id::text = r.ref)
+"""
+SHIPPING_DEPLOYMENTS = """
+SELECT x.organization_id, x.sha, d.id, d.service
+FROM unnest($1::uuid[], $2::text[]) AS x(organization_id, sha)
+JOIN deployment_commits dc ON dc.commit_sha = x.sha
+JOIN deployments d ON d.id = dc.deployment_id AND d.organization_id = x.organization_id
+WHERE d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+"""
+SERVICE_DEPLOYMENTS = """
+SELECT d.id, d.organization_id, d.repository_id, d.service, d.environment, d.revision, d.finished_at,
+       d.is_hotfix, d.is_rollback
+FROM unnest($1::uuid[], $2::text[]) AS s(organization_id, service)
+JOIN deployments d ON d.organization_id = s.organization_id AND d.service = s.service
+WHERE d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+"""
+UPDATE_ATTRIBUTION = """
+UPDATE incidents i SET deployment_id = v.deployment_id, attribution = v.attribution
+FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(id, deployment_id, attribution)
+WHERE i.id = v.id AND (i.deployment_id, i.attribution) IS DISTINCT FROM (v.deployment_id, v.attribution)
+"""
+
+ATTRIBUTION_COLUMN = {
+    AttributionMethod.EXPLICIT_DEPLOYMENT: "explicit",
+    AttributionMethod.EXPLICIT_COMMIT: "explicit",
+    AttributionMethod.SERVICE_WINDOW: "inferred",
+    AttributionMethod.UNATTRIBUTED: "unattributed",
+}
+
+
+def attribution_window_of(settings: Mapping[str, Any], default: timedelta) -> timedelta:
+    """The organization's `attributionWindow` setting (`7d`, `36h`, …), else `default`."""
+    raw = settings.get("attributionWindow")
+    if not isinstance(raw, str):
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError:
+        logger.warning("ignoring invalid attributionWindow organization setting %r", raw)
+        return default
+
+
+def _affected_by(deployed: Sequence[DeploymentRef]) -> tuple[list[Any], ...]:
+    since: dict[tuple[uuid.UUID, str], datetime] = {}
+    refs: set[tuple[uuid.UUID, str]] = set()
+    for d in deployed:
+        key = (d.organization_id, d.service)
+        since[key] = min(since.get(key, d.since), d.since)
+        refs.update({(d.organization_id, d.external_id), (d.organization_id, str(d.id))})
+    keys = sorted(since)
+    ref_list = sorted(refs)
+    return (
+        [o for o, _ in keys],
+        [s for _, s in keys],
+        [since[k] for k in keys],
+        [o for o, _ in ref_list],
+        [r for _, r in ref_list],
+    )
+
+
+async def attribute_incidents(
+    conn: Connection,
+    incident_ids: Sequence[uuid.UUID],
+    deployed: Sequence[DeploymentRef],
+    windows: Mapping[uuid.UUID, timedelta],
+) -> set[uuid.UUID]:
+    """(Re-)attribute every incident this batch can affect: its own incidents, and for its
+    deployments the incidents of the same services since the deployment started, those naming
+    the deployment and those naming a commit it shipped. Returns the repositories of the
+    deployments whose incidents changed (their cached metrics are stale)."""
+    candidates = await conn.fetch(
+        CANDIDATE_INCIDENTS, list(incident_ids), *_affected_by(deployed), [d.id for d in deployed]
+    )
+    if not candidates:
+        return set()
+
+    refs = sorted(
+        {(row["organization_id"], row["deployment_ref"]) for row in candidates if row["deployment_ref"]}
+    )
+    shas = sorted(
+        {(row["organization_id"], row["commit_sha_ref"]) for row in candidates if row["commit_sha_ref"]}
+    )
+    services: set[tuple[uuid.UUID, str]] = {
+        (row["organization_id"], row["service"]) for row in candidates if row["service"]
+    }
+
+    resolved_ref: dict[tuple[uuid.UUID, str], str] = {}
+    if refs:
+        best: dict[tuple[uuid.UUID, str], tuple[Any, ...]] = {}
+        for row in await conn.fetch(RESOLVE_DEPLOYMENT_REFS, [o for o, _ in refs], [r for _, r in refs]):
+            key = (row["organization_id"], row["ref"])
+            # Prefer the row that counts (a production success), then the earliest, then by id.
+            rank = (not row["counts"], row["finished_at"] is None, row["finished_at"], str(row["id"]))
+            if key not in best or rank < best[key]:
+                best[key] = rank
+                resolved_ref[key] = str(row["id"])
+            services.add((row["organization_id"], row["service"]))
+    shipped: dict[uuid.UUID, set[str]] = defaultdict(set)
+    if shas:
+        for row in await conn.fetch(SHIPPING_DEPLOYMENTS, [o for o, _ in shas], [s for _, s in shas]):
+            shipped[row["id"]].add(row["sha"])
+            services.add((row["organization_id"], row["service"]))
+
+    service_list = sorted(services)
+    rows = await conn.fetch(SERVICE_DEPLOYMENTS, [o for o, _ in service_list], [s for _, s in service_list])
+    records: dict[uuid.UUID, list[DeploymentRecord]] = defaultdict(list)
+    repository_of: dict[str, uuid.UUID | None] = {}
+    for row in rows:
+        deployment_id = str(row["id"])
+        repository_of[deployment_id] = row["repository_id"]
+        records[row["organization_id"]].append(
+            DeploymentRecord(
+                deployment_id=deployment_id,
+                service=row["service"],
+                environment=row["environment"] or "",
+                # A deployment without a revision never merges with another one into a rollout.
+                revision=row["revision"] or f"deployment:{deployment_id}",
+                finished_at=row["finished_at"],
+                succeeded=True,
+                is_production=True,
+                commit_shas=tuple(sorted(shipped.get(row["id"], ()))),
+                is_hotfix=row["is_hotfix"],
+                is_rollback=row["is_rollback"],
+            )
+        )
+
+    incidents_by_org: dict[uuid.UUID, list[IncidentRecord]] = defaultdict(list)
+    current: dict[str, tuple[uuid.UUID | None, str]] = {}
+    for row in candidates:
+        ref = row["deployment_ref"]
+        org = row["organization_id"]
+        incident_id = str(row["id"])
+        current[incident_id] = (row["deployment_id"], row["attribution"])
+        incidents_by_org[org].append(
+            IncidentRecord(
+                incident_id=incident_id,
+                created_at=row["created_at"],
+                service=row["service"],
+                deployment_id=resolved_ref.get((org, ref), ref) if ref else None,
+                commit_sha=row["commit_sha_ref"],
+            )
+        )
+
+    ids: list[uuid.UUID] = []
+    deployment_ids: list[uuid.UUID | None] = []
+    methods: list[str] = []
+    touched: set[uuid.UUID] = set()
+    for org, org_incidents in incidents_by_org.items():
+        production = production_deployments(records.get(org, []))
+        window = windows.get(org, timedelta(days=7))
+        for result in attribute(org_incidents, production, window=window):
+            new_deployment = uuid.UUID(result.deployment_id) if result.deployment_id else None
+            new_method = ATTRIBUTION_COLUMN[result.method]
+            incident_id = result.incident.incident_id
+            if current[incident_id] == (new_deployment, new_method):
+                continue
+            ids.append(uuid.UUID(incident_id))
+            deployment_ids.append(new_deployment)
+            methods.append(new_method)
+            for deployment in (current[incident_id][0], new_deployment):
+                repository = repository_of.get(str(deployment)) if deployment else None
+                if repository is not None:
+                    touched.add(repository)
+    if ids:
+        await conn.execute(UPDATE_ATTRIBUTION, ids, deployment_ids, methods)
+    return touched

@@ -1,0 +1,126 @@
+"""The Data Processor as a service (DESIGN.md §1: `doraflow process`, port 8002).
+
+Three entry points, from the most to the least wired:
+
+* `serve_processor(settings, host, port)` — the whole process: engine, bus, cache, the HTTP app
+  (`/health`, `/ready`, `/metrics`) and the processor loop, until SIGTERM/SIGINT, which finishes
+  the current batch, commits its offsets and closes everything. Raises if the loop dies, so the
+  process exits non-zero and Kubernetes restarts it.
+* `create_app(...)` — the FastAPI app alone (readiness checks database and bus).
+* `run_processor(...)` — the loop alone, on dependencies the caller owns (`doraflow up` runs it
+  next to the API with the in-process bus and cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from doraflow.core.bus import EventBus, create_bus
+from doraflow.core.cache import Cache, create_cache
+from doraflow.core.database import create_engine, create_session_factory
+from doraflow.core.service import add_service_endpoints
+from doraflow.core.settings import Settings
+from doraflow.processor.config import ProcessorConfig
+from doraflow.processor.consumer import Processor
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "doraflow-processor"
+DEFAULT_PORT = 8002
+
+
+async def run_processor(
+    settings: Settings,
+    bus: EventBus,
+    cache: Cache,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    stop: asyncio.Event | None = None,
+    config: ProcessorConfig | None = None,
+) -> None:
+    """Consume every organization's topics until `stop` is set (forever without one).
+
+    The bus is started if it is not (starting is idempotent) but never stopped: the caller owns
+    the bus, the cache and the engine behind `session_factory`."""
+    await bus.start()
+    processor = Processor(config or ProcessorConfig.from_settings(settings), bus, cache, session_factory)
+    await processor.run(stop or asyncio.Event())
+
+
+def create_app(
+    settings: Settings, bus: EventBus, session_factory: async_sessionmaker[AsyncSession]
+) -> FastAPI:
+    """`/health`, `/ready` (database and bus reachable) and `/metrics` of the processor."""
+
+    async def database_ready() -> bool:
+        async with session_factory() as session:
+            return (await session.execute(text("SELECT 1"))).scalar() == 1
+
+    async def bus_ready() -> bool:
+        await bus.list_topics()
+        return True
+
+    app = FastAPI(title="Doraflow processor", version="0.1.0", docs_url=None, redoc_url=None)
+    add_service_endpoints(app, SERVICE_NAME, {"database": database_ready, "bus": bus_ready})
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve_processor` owns SIGTERM, because the
+    processor must finish its batch before the process may go (uvicorn would re-raise the
+    signal after its own shutdown)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_processor(
+    settings: Settings,
+    host: str = "0.0.0.0",  # noqa: S104 - a service in a pod listens on all interfaces
+    port: int = DEFAULT_PORT,
+    *,
+    http: bool = True,
+) -> None:
+    """Run the processor process until SIGTERM/SIGINT (see module docstring)."""
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    bus = create_bus(settings.kafka_bootstrap_servers)
+    cache = create_cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
+    stop = asyncio.Event()
+    server: _Server | None = None
+    if http:
+        app = create_app(settings, bus, sessions)
+        server = _Server(
+            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+        )
+
+    def request_stop(signum: int) -> None:
+        logger.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop, signum)
+    server_task = asyncio.create_task(server.serve(), name="processor-http") if server else None
+    try:
+        await run_processor(settings, bus, cache, sessions, stop=stop)
+    finally:
+        stop.set()
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            await asyncio.gather(server_task, return_exceptions=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await bus.stop()
+        await cache.close()
+        await engine.dispose()

@@ -1,0 +1,960 @@
+"""Store: one batch's rows into PostgreSQL with set-based upserts on natural keys.
+
+Every statement sends whole columns as arrays (`INSERT … SELECT FROM unnest($1::…[], …) ON CONFLICT`),
+so a batch costs one round trip per table, not one per event. Every upsert is idempotent and
+monotonic, which is what makes at-least-once delivery safe and a replay from offset 0 a no-op:
+
+* an update happens only when the incoming version is not older than the stored one (pull requests
+  by `updated_at` then state, deployments by finished/started time, work items by `updated_at`,
+  incidents by resolved/created time) — an old event replayed never regresses a row;
+* and only when something differs (`IS DISTINCT FROM`), so a replay does not even write.
+
+Derived columns (first production deployment of commits and pull requests, first review, issue
+start, incident attribution) are recomputed from the stored facts on *both* sides of each link —
+when the commit arrives and when the deployment arrives — so they come out the same whatever order
+the independent topics deliver in (see `enrichment`).
+
+Ids are deterministic (`natural_id`), so the same events give the same rows in any database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from doraflow.core.models import natural_id
+from doraflow.processor import enrichment
+from doraflow.processor.identity import USERNAME_COLUMNS, PersonKey, Resolution, resolve, synthetic_email
+from doraflow.processor.transform import Plan, RepoKey, clamp, text
+
+logger = logging.getLogger(__name__)
+
+Connection = Any  # asyncpg.Connection (untyped library)
+STORY_POINTS_MAX = 99_999_999.0  # issues.story_points is NUMERIC(10, 2)
+
+
+def _append(columns: list[list[Any]], row: Sequence[Any]) -> None:
+    """Add one row to column-oriented arrays (what `unnest($1::…[], …)` takes)."""
+    for column, value in zip(columns, row, strict=True):
+        column.append(value)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a stored batch touched: drives cache invalidation and rollup refreshes."""
+
+    organizations: set[uuid.UUID] = field(default_factory=set)
+    repositories: set[uuid.UUID] = field(default_factory=set)
+    developers: set[uuid.UUID] = field(default_factory=set)
+    teams: set[uuid.UUID] = field(default_factory=set)
+    rollups: bool = False
+
+
+# --- organizations ------------------------------------------------------------------------------
+
+SELECT_ORGANIZATIONS = "SELECT id, slug, settings FROM organizations WHERE slug = ANY($1::text[])"
+INSERT_ORGANIZATIONS = """
+INSERT INTO organizations (id, name, slug)
+SELECT id, slug, slug FROM unnest($1::uuid[], $2::text[]) AS v(id, slug)
+ON CONFLICT (slug) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationInfo:
+    id: uuid.UUID
+    settings: dict[str, Any]
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        raw = self.settings.get("aliases")
+        if not isinstance(raw, dict):
+            return {}
+        return {str(k).strip().lower(): str(v).strip().lower() for k, v in raw.items() if v}
+
+
+async def organizations(conn: Connection, slugs: Iterable[str]) -> dict[str, OrganizationInfo]:
+    """Look organizations up by slug, creating the missing ones (the embedded mode has no operator
+    to register them; in a cluster the API normally has, and this finds them)."""
+    wanted = sorted(set(slugs))
+    rows = await conn.fetch(SELECT_ORGANIZATIONS, wanted)
+    found = {row["slug"]: _org(row) for row in rows}
+    missing = [slug for slug in wanted if slug not in found]
+    if missing:
+        await conn.execute(INSERT_ORGANIZATIONS, [natural_id("organization", s) for s in missing], missing)
+        rows = await conn.fetch(SELECT_ORGANIZATIONS, missing)
+        found.update({row["slug"]: _org(row) for row in rows})
+        logger.info("registered organizations on first sight", extra={"organizations": missing})
+    return found
+
+
+def _org(row: Any) -> OrganizationInfo:
+    settings = row["settings"]
+    if isinstance(settings, str | bytes):
+        settings = orjson.loads(settings)
+    return OrganizationInfo(row["id"], settings if isinstance(settings, dict) else {})
+
+
+# --- repositories -------------------------------------------------------------------------------
+
+UPSERT_REPOSITORIES = """
+INSERT INTO repositories AS r (id, organization_id, name, provider, provider_id, url, default_branch, service,
+                               integration)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[])
+ON CONFLICT (organization_id, provider, provider_id) DO UPDATE SET
+    name = EXCLUDED.name,
+    url = COALESCE(EXCLUDED.url, r.url),
+    default_branch = COALESCE(EXCLUDED.default_branch, r.default_branch),
+    service = COALESCE(EXCLUDED.service, r.service),
+    integration = COALESCE(EXCLUDED.integration, r.integration)
+WHERE (r.name, r.url, r.default_branch, r.service, r.integration) IS DISTINCT FROM
+      (EXCLUDED.name, COALESCE(EXCLUDED.url, r.url), COALESCE(EXCLUDED.default_branch, r.default_branch),
+       COALESCE(EXCLUDED.service, r.service), COALESCE(EXCLUDED.integration, r.integration))
+"""
+SELECT_REPOSITORIES = """
+SELECT r.id, r.organization_id, r.provider, r.provider_id
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(organization_id, provider, provider_id)
+JOIN repositories r USING (organization_id, provider, provider_id)
+"""
+
+
+async def repositories(
+    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]
+) -> dict[RepoKey, uuid.UUID]:
+    """Upsert the repositories the batch's git events name (their `RepositoryRef`); return ids.
+    Sorted by key so concurrent replicas lock shared rows in the same order (no deadlocks)."""
+    if not plan.repositories:
+        return {}
+    keys = sorted(plan.repositories)
+    org_ids = [orgs[org].id for org, _, _ in keys]
+    columns: list[list[Any]] = [[], org_ids, [], [], [], [], [], [], []]
+    for (_org_slug, provider, provider_id), org_id in zip(keys, org_ids, strict=True):
+        stage = plan.repositories[(_org_slug, provider, provider_id)]
+        ref = stage.ref
+        columns[0].append(natural_id("repository", org_id, provider, provider_id))
+        columns[2].append(ref.name)
+        columns[3].append(provider)
+        columns[4].append(provider_id)
+        columns[5].append(ref.url)
+        columns[6].append(ref.default_branch)
+        columns[7].append(ref.service)
+        columns[8].append(stage.integration[:255])
+    await conn.execute(UPSERT_REPOSITORIES, *columns)
+    rows = await conn.fetch(SELECT_REPOSITORIES, org_ids, columns[3], columns[4])
+    by_id = {(row["organization_id"], row["provider"], row["provider_id"]): row["id"] for row in rows}
+    return {key: by_id[(org_id, key[1], key[2])] for key, org_id in zip(keys, org_ids, strict=True)}
+
+
+# --- developers ---------------------------------------------------------------------------------
+
+SELECT_IDENTITIES = """
+SELECT i.organization_id, i.kind, i.value, i.developer_id, d.email
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(organization_id, kind, value)
+JOIN developer_identities i USING (organization_id, kind, value)
+JOIN developers d ON d.id = i.developer_id
+UNION ALL
+SELECT d.organization_id, 'email', d.email, d.id, d.email
+FROM unnest($4::uuid[], $5::text[]) AS v(organization_id, email)
+JOIN developers d USING (organization_id, email)
+"""
+INSERT_DEVELOPERS = """
+INSERT INTO developers (id, organization_id, email, name, github_username, gitlab_username,
+    bitbucket_username)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+ON CONFLICT (organization_id, email) DO NOTHING
+"""
+SELECT_DEVELOPERS = """
+SELECT d.id, d.organization_id, d.email
+FROM unnest($1::uuid[], $2::text[]) AS v(organization_id, email)
+JOIN developers d USING (organization_id, email)
+"""
+INSERT_IDENTITIES = """
+INSERT INTO developer_identities (id, organization_id, developer_id, kind, value)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
+ON CONFLICT (organization_id, kind, value) DO NOTHING
+"""
+PROMOTE_DEVELOPERS = """
+UPDATE developers d SET email = v.email
+FROM unnest($1::uuid[], $2::text[]) AS v(id, email)
+WHERE d.id = v.id AND d.email LIKE '%@users.noreply.%'
+  AND NOT EXISTS (SELECT 1 FROM developers o WHERE o.organization_id = d.organization_id AND o.email
+      = v.email)
+"""
+FILL_USERNAMES = """
+UPDATE developers d SET
+    github_username = COALESCE(d.github_username, v.github),
+    gitlab_username = COALESCE(d.gitlab_username, v.gitlab),
+    bitbucket_username = COALESCE(d.bitbucket_username, v.bitbucket)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS v(id, github, gitlab, bitbucket)
+WHERE d.id = v.id
+  AND ((d.github_username IS NULL AND v.github IS NOT NULL) OR (d.gitlab_username IS NULL
+      AND v.gitlab IS NOT NULL)
+       OR (d.bitbucket_username IS NULL AND v.bitbucket IS NOT NULL))
+"""
+
+
+async def developers(
+    conn: Connection, persons: Iterable[PersonKey], orgs: dict[str, OrganizationInfo]
+) -> dict[PersonKey, uuid.UUID]:
+    """Resolve every person of the batch to a developer id (rules in `identity`), creating
+    developers and recording identities as needed: four statements per batch at most."""
+    persons = list(persons)
+    if not persons:
+        return {}
+    identity_keys: set[tuple[str, str, str]] = set()
+    emails: set[tuple[str, str]] = set()
+    for person in persons:
+        identity_keys.update((person.organization, kind, value) for kind, value in person.identities())
+        emails.add((person.organization, person.email or synthetic_email(person)))
+    for org, info in orgs.items():
+        emails.update((org, canonical) for canonical in info.aliases.values())
+    id_org = {info.id: slug for slug, info in orgs.items()}
+    identity_list = sorted(identity_keys)
+    email_list = sorted(emails)
+    rows = await conn.fetch(
+        SELECT_IDENTITIES,
+        [orgs[o].id for o, _, _ in identity_list],
+        [k for _, k, _ in identity_list],
+        [v for _, _, v in identity_list],
+        [orgs[o].id for o, _ in email_list],
+        [e for _, e in email_list],
+    )
+    known: dict[tuple[str, str, str], uuid.UUID] = {}
+    developer_emails: dict[uuid.UUID, str] = {}
+    for row in rows:
+        known.setdefault((id_org[row["organization_id"]], row["kind"], row["value"]), row["developer_id"])
+        developer_emails[row["developer_id"]] = row["email"]
+    resolution = resolve(
+        persons,
+        known=known,
+        developer_emails=developer_emails,
+        aliases={org: info.aliases for org, info in orgs.items()},
+    )
+    created = await _create_developers(conn, resolution, orgs)
+    await _record_identities(conn, resolution, orgs, created)
+    await _update_existing(conn, resolution)
+
+    def final(ref: uuid.UUID | str) -> uuid.UUID:
+        return ref if isinstance(ref, uuid.UUID) else created[ref]
+
+    return {person: final(ref) for person, ref in resolution.person_developer.items()}
+
+
+async def _create_developers(
+    conn: Connection, resolution: Resolution, orgs: dict[str, OrganizationInfo]
+) -> dict[str, uuid.UUID]:
+    if not resolution.new_developers:
+        return {}
+    refs = sorted(resolution.new_developers)
+    new = [resolution.new_developers[ref] for ref in refs]
+    org_ids = [orgs[d.organization].id for d in new]
+    await conn.execute(
+        INSERT_DEVELOPERS,
+        [natural_id("developer", org_id, d.email) for org_id, d in zip(org_ids, new, strict=True)],
+        org_ids,
+        [d.email for d in new],
+        [text(d.name, 255) for d in new],
+        *[[d.usernames.get(provider) for d in new] for provider in USERNAME_COLUMNS],
+    )
+    # Read back rather than trust our ids: a concurrent replica may have created the row first.
+    rows = await conn.fetch(SELECT_DEVELOPERS, org_ids, [d.email for d in new])
+    by_email = {(row["organization_id"], row["email"]): row["id"] for row in rows}
+    return {ref: by_email[(org_id, d.email)] for ref, org_id, d in zip(refs, org_ids, new, strict=True)}
+
+
+async def _record_identities(
+    conn: Connection, resolution: Resolution, orgs: dict[str, OrganizationInfo], created: dict[str, uuid.UUID]
+) -> None:
+    if not resolution.new_identities:
+        return
+    keys = sorted(resolution.new_identities)
+    org_ids = [orgs[o].id for o, _, _ in keys]
+    developer_ids = [
+        ref if isinstance(ref, uuid.UUID) else created[ref]
+        for ref in (resolution.new_identities[key] for key in keys)
+    ]
+    await conn.execute(
+        INSERT_IDENTITIES,
+        [
+            natural_id("developer_identity", org_id, k, v)
+            for org_id, (_, k, v) in zip(org_ids, keys, strict=True)
+        ],
+        org_ids,
+        developer_ids,
+        [k for _, k, _ in keys],
+        [v[:255] for _, _, v in keys],
+    )
+
+
+async def _update_existing(conn: Connection, resolution: Resolution) -> None:
+    if resolution.promotions:
+        ids = sorted(resolution.promotions)
+        await conn.execute(PROMOTE_DEVELOPERS, ids, [resolution.promotions[i] for i in ids])
+    if resolution.usernames:
+        ids = sorted(resolution.usernames)
+        await conn.execute(
+            FILL_USERNAMES,
+            ids,
+            *[[resolution.usernames[i].get(provider) for i in ids] for provider in USERNAME_COLUMNS],
+        )
+
+
+# --- git facts ----------------------------------------------------------------------------------
+
+UPSERT_DEPLOYMENTS = """
+INSERT INTO deployments AS d (id, time, organization_id, repository_id, source, external_id, service,
+    environment,
+                              is_production, status, finished_at, duration_seconds, deployed_by, revision,
+                              is_hotfix, is_rollback, url)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+    $7::text[],
+                     $8::text[], $9::bool[], $10::text[], $11::timestamptz[], $12::int[], $13::uuid[],
+                     $14::text[], $15::bool[], $16::bool[], $17::text[])
+ON CONFLICT (id, time) DO UPDATE SET
+    repository_id = EXCLUDED.repository_id, service = EXCLUDED.service, environment = EXCLUDED.environment,
+    is_production = EXCLUDED.is_production, status = EXCLUDED.status, finished_at = EXCLUDED.finished_at,
+    duration_seconds = EXCLUDED.duration_seconds, deployed_by = EXCLUDED.deployed_by,
+    revision = EXCLUDED.revision, is_hotfix = EXCLUDED.is_hotfix, is_rollback = EXCLUDED.is_rollback,
+    url = EXCLUDED.url
+WHERE (COALESCE(EXCLUDED.finished_at, EXCLUDED.time), EXCLUDED.status <> 'in_progress')
+        >= (COALESCE(d.finished_at, d.time), COALESCE(d.status, 'in_progress') <> 'in_progress')
+  AND (d.repository_id, d.service, d.environment, d.is_production, d.status, d.finished_at,
+      d.duration_seconds,
+       d.deployed_by, d.revision, d.is_hotfix, d.is_rollback, d.url)
+      IS DISTINCT FROM
+      (EXCLUDED.repository_id, EXCLUDED.service, EXCLUDED.environment, EXCLUDED.is_production,
+          EXCLUDED.status,
+       EXCLUDED.finished_at, EXCLUDED.duration_seconds, EXCLUDED.deployed_by, EXCLUDED.revision,
+       EXCLUDED.is_hotfix, EXCLUDED.is_rollback, EXCLUDED.url)
+"""
+INSERT_DEPLOYMENT_COMMITS = """
+INSERT INTO deployment_commits (deployment_id, commit_sha, repository_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])
+ON CONFLICT (deployment_id, commit_sha) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRef:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    external_id: str
+    service: str
+    since: Any  # datetime: the earliest time this deployment can affect an incident
+
+
+async def deployments(
+    conn: Connection,
+    plan: Plan,
+    orgs: dict[str, OrganizationInfo],
+    repos: dict[RepoKey, uuid.UUID],
+    people: dict[PersonKey, uuid.UUID],
+) -> list[DeploymentRef]:
+    if not plan.deployments:
+        return []
+    cols: list[list[Any]] = [[] for _ in range(17)]
+    refs: list[DeploymentRef] = []
+    link_deployments: list[uuid.UUID] = []
+    link_shas: list[str] = []
+    link_repos: list[uuid.UUID | None] = []
+    for key, staged in plan.deployments.items():
+        d = staged.data
+        org_id = orgs[staged.organization].id
+        deployment_id = natural_id("deployment", org_id, staged.source, d.deployment_id)
+        repo_id = repos[staged.repository] if staged.repository is not None else None
+        service = d.service or (d.repository.service or d.repository.name if d.repository else None) or "-"
+        duration = (
+            clamp(max(0, int((d.finished_at - d.started_at).total_seconds()))) if d.finished_at else None
+        )
+        row = (
+            deployment_id,
+            d.started_at,
+            org_id,
+            repo_id,
+            staged.source,
+            d.deployment_id,
+            service,
+            d.environment,
+            d.is_production,
+            d.status,
+            d.finished_at,
+            duration,
+            people[staged.person] if staged.person is not None else None,
+            d.revision,
+            d.is_hotfix,
+            d.is_rollback,
+            d.url,
+        )
+        _append(cols, row)
+        refs.append(
+            DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.finished_at or d.started_at)
+        )
+        for sha in sorted(plan.deployment_shas.get(key, ())):
+            link_deployments.append(deployment_id)
+            link_shas.append(sha)
+            link_repos.append(repo_id)
+    await conn.execute(UPSERT_DEPLOYMENTS, *cols)
+    if link_shas:
+        await conn.execute(INSERT_DEPLOYMENT_COMMITS, link_deployments, link_shas, link_repos)
+    return refs
+
+
+UPSERT_COMMITS = f"""
+INSERT INTO commits AS c (time, repository_id, commit_sha, organization_id, author_id, committed_at,
+    lines_added,
+                          lines_deleted, files_changed, message, is_merge, pull_request_number,
+                          first_deployment_id, first_deployed_at)
+SELECT v.*, f.id, f.finished_at
+FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::int[],
+            $8::int[], $9::int[], $10::text[], $11::bool[], $12::int[])
+     AS v(time, repository_id, commit_sha, organization_id, author_id, committed_at, lines_added,
+         lines_deleted,
+          files_changed, message, is_merge, pull_request_number)
+LEFT JOIN LATERAL ({
+    enrichment.FIRST_DEPLOYMENT.format(org="v.organization_id", repo="v.repository_id", sha="v.commit_sha")
+}) f ON true
+ON CONFLICT (time, repository_id, commit_sha) DO UPDATE SET
+    organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id,
+    committed_at = EXCLUDED.committed_at, lines_added = EXCLUDED.lines_added,
+    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed, message
+        = EXCLUDED.message,
+    is_merge = EXCLUDED.is_merge, pull_request_number = COALESCE(EXCLUDED.pull_request_number,
+        c.pull_request_number),
+    first_deployment_id = EXCLUDED.first_deployment_id, first_deployed_at = EXCLUDED.first_deployed_at
+WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_deleted, c.files_changed,
+    c.message,
+       c.is_merge, c.pull_request_number, c.first_deployment_id, c.first_deployed_at)
+      IS DISTINCT FROM
+      (EXCLUDED.organization_id, EXCLUDED.author_id, EXCLUDED.committed_at, EXCLUDED.lines_added,
+       EXCLUDED.lines_deleted, EXCLUDED.files_changed, EXCLUDED.message, EXCLUDED.is_merge,
+       COALESCE(EXCLUDED.pull_request_number, c.pull_request_number), EXCLUDED.first_deployment_id,
+       EXCLUDED.first_deployed_at)
+"""  # noqa: S608 - composed of constants only
+
+
+def commit_columns(
+    plan: Plan,
+    orgs: dict[str, OrganizationInfo],
+    repos: dict[RepoKey, uuid.UUID],
+    people: dict[PersonKey, uuid.UUID],
+) -> list[list[Any]]:
+    """The commits' column arrays (split out: it is the hot loop, and the benchmark COPYs them)."""
+    cols: list[list[Any]] = [[] for _ in range(12)]
+    (times, repo_ids, shas, org_ids, authors, committed, added, deleted, files, messages, merges, prs) = cols
+    org_id_of = {slug: info.id for slug, info in orgs.items()}
+    for staged in plan.commits.values():
+        c = staged.data
+        times.append(c.authored_at)
+        repo_ids.append(repos[staged.repository])  # type: ignore[index]
+        shas.append(c.sha)
+        org_ids.append(org_id_of[staged.organization])
+        authors.append(people[staged.person])  # type: ignore[index]
+        committed.append(c.committed_at)
+        added.append(clamp(c.additions))
+        deleted.append(clamp(c.deletions))
+        files.append(clamp(c.files_changed))
+        messages.append(text(c.message))
+        merges.append(len(c.parents) > 1)
+        prs.append(c.pull_request_number)
+    return cols
+
+
+async def commits(
+    conn: Connection,
+    plan: Plan,
+    orgs: dict[str, OrganizationInfo],
+    repos: dict[RepoKey, uuid.UUID],
+    people: dict[PersonKey, uuid.UUID],
+) -> None:
+    if plan.commits:
+        await conn.execute(UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people))
+
+
+UPSERT_REVIEWS = """
+INSERT INTO pull_request_reviews AS r (id, organization_id, repository_id, pr_number, external_id,
+    reviewer_id, state,
+                                       submitted_at, comments_count)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::uuid[], $7::text[],
+                     $8::timestamptz[], $9::int[])
+ON CONFLICT (repository_id, external_id) DO UPDATE SET
+    pr_number = EXCLUDED.pr_number, reviewer_id = EXCLUDED.reviewer_id, state = EXCLUDED.state,
+    submitted_at = EXCLUDED.submitted_at, comments_count = EXCLUDED.comments_count
+WHERE (r.pr_number, r.reviewer_id, r.state, r.submitted_at, r.comments_count) IS DISTINCT FROM
+      (EXCLUDED.pr_number, EXCLUDED.reviewer_id, EXCLUDED.state, EXCLUDED.submitted_at,
+          EXCLUDED.comments_count)
+"""
+
+
+async def reviews(
+    conn: Connection,
+    plan: Plan,
+    orgs: dict[str, OrganizationInfo],
+    repos: dict[RepoKey, uuid.UUID],
+    people: dict[PersonKey, uuid.UUID],
+) -> list[tuple[uuid.UUID, int]]:
+    """Upsert reviews; return the (repository, number) of the pull requests they belong to."""
+    if not plan.reviews:
+        return []
+    cols: list[list[Any]] = [[] for _ in range(9)]
+    for staged in plan.reviews.values():
+        r = staged.data
+        repo_id = repos[staged.repository]  # type: ignore[index]
+        row = (
+            natural_id("review", repo_id, r.review_id),
+            orgs[staged.organization].id,
+            repo_id,
+            r.pull_request_number,
+            r.review_id,
+            people[staged.person] if staged.person is not None else None,
+            r.state,
+            r.submitted_at,
+            clamp(r.comments_count),
+        )
+        _append(cols, row)
+    await conn.execute(UPSERT_REVIEWS, *cols)
+    return sorted(set(zip(cols[2], cols[3], strict=True)))
+
+
+PR_STATE_RANK_SQL = "CASE {0} WHEN 'merged' THEN 2 WHEN 'closed' THEN 1 ELSE 0 END"
+UPSERT_PULL_REQUESTS = f"""
+INSERT INTO pull_requests AS p (time, repository_id, pr_number, organization_id, author_id, title, state,
+    merged_at,
+                                closed_at, first_commit_at, merge_commit_sha, head_branch, base_branch,
+                                    lines_added,
+                                lines_deleted, files_changed, commits_count, review_comments, updated_at,
+                                first_review_at, reviews_count, first_deployment_id, first_deployed_at)
+SELECT v.*, rv.first_review_at, rv.reviews_count, f.id, f.finished_at
+FROM unnest($1::timestamptz[], $2::uuid[], $3::int[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
+            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[], $13::text[],
+            $14::int[], $15::int[], $16::int[], $17::int[], $18::int[], $19::timestamptz[])
+     AS v(time, repository_id, pr_number, organization_id, author_id, title, state, merged_at, closed_at,
+          first_commit_at, merge_commit_sha, head_branch, base_branch, lines_added, lines_deleted,
+              files_changed,
+          commits_count, review_comments, updated_at)
+CROSS JOIN LATERAL ({
+    enrichment.REVIEW_STATS.format(repo="v.repository_id", number="v.pr_number", author="v.author_id")
+}) rv
+LEFT JOIN LATERAL ({
+    enrichment.FIRST_DEPLOYMENT.format(
+        org="v.organization_id", repo="v.repository_id", sha="v.merge_commit_sha"
+    )
+}) f ON true
+ON CONFLICT (time, repository_id, pr_number) DO UPDATE SET
+    organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id, title = EXCLUDED.title,
+    state = EXCLUDED.state, merged_at = EXCLUDED.merged_at, closed_at = EXCLUDED.closed_at,
+    first_commit_at = EXCLUDED.first_commit_at, merge_commit_sha = EXCLUDED.merge_commit_sha,
+    head_branch = EXCLUDED.head_branch, base_branch = EXCLUDED.base_branch, lines_added
+        = EXCLUDED.lines_added,
+    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed,
+    commits_count = EXCLUDED.commits_count, review_comments = EXCLUDED.review_comments,
+    updated_at = EXCLUDED.updated_at, first_review_at = EXCLUDED.first_review_at,
+    reviews_count = EXCLUDED.reviews_count, first_deployment_id = EXCLUDED.first_deployment_id,
+    first_deployed_at = EXCLUDED.first_deployed_at
+WHERE (COALESCE(EXCLUDED.updated_at, EXCLUDED.time), {PR_STATE_RANK_SQL.format("EXCLUDED.state")})
+        >= (COALESCE(p.updated_at, p.time), {PR_STATE_RANK_SQL.format("p.state")})
+  AND (p.organization_id, p.author_id, p.title, p.state, p.merged_at, p.closed_at, p.first_commit_at,
+       p.merge_commit_sha, p.head_branch, p.base_branch, p.lines_added, p.lines_deleted, p.files_changed,
+       p.commits_count, p.review_comments, p.updated_at, p.first_review_at, p.reviews_count,
+       p.first_deployment_id, p.first_deployed_at)
+      IS DISTINCT FROM
+      (EXCLUDED.organization_id, EXCLUDED.author_id, EXCLUDED.title, EXCLUDED.state, EXCLUDED.merged_at,
+       EXCLUDED.closed_at, EXCLUDED.first_commit_at, EXCLUDED.merge_commit_sha, EXCLUDED.head_branch,
+       EXCLUDED.base_branch, EXCLUDED.lines_added, EXCLUDED.lines_deleted, EXCLUDED.files_changed,
+       EXCLUDED.commits_count, EXCLUDED.review_comments, EXCLUDED.updated_at, EXCLUDED.first_review_at,
+       EXCLUDED.reviews_count, EXCLUDED.first_deployment_id, EXCLUDED.first_deployed_at)
+"""  # noqa: S608 - composed of constants only
+
+
+async def pull_requests(
+    conn: Connection,
+    plan: Plan,
+    orgs: dict[str, OrganizationInfo],
+    repos: dict[RepoKey, uuid.UUID],
+    people: dict[PersonKey, uuid.UUID],
+) -> None:
+    if not plan.pull_requests:
+        return
+    cols: list[list[Any]] = [[] for _ in range(19)]
+    for staged in plan.pull_requests.values():
+        p = staged.data
+        row = (
+            p.created_at,
+            repos[staged.repository],  # type: ignore[index]
+            p.number,
+            orgs[staged.organization].id,
+            people[staged.person],  # type: ignore[index]
+            text(p.title),
+            p.state,
+            p.merged_at,
+            p.closed_at,
+            p.first_commit_at,
+            p.merge_commit_sha,
+            text(p.head_branch, 255),
+            text(p.base_branch, 255),
+            clamp(p.additions),
+            clamp(p.deletions),
+            clamp(p.changed_files),
+            len(p.commit_shas) or None,
+            clamp(p.review_comments),
+            p.updated_at,
+        )
+        _append(cols, row)
+    await conn.execute(UPSERT_PULL_REQUESTS, *cols)
+
+
+# --- work items ---------------------------------------------------------------------------------
+
+UPSERT_ISSUES = """
+INSERT INTO issues AS i (id, organization_id, source, external_id, key, project, title, issue_type, status,
+                         status_category, priority, assignee_id, story_points, labels, components,
+                             linked_issues,
+                         created_at, updated_at, resolved_at, url)
+SELECT v.id, v.organization_id, v.source, v.external_id, v.key, v.project, v.title, v.issue_type, v.status,
+       v.status_category, v.priority, v.assignee_id, v.story_points,
+       ARRAY(SELECT jsonb_array_elements_text(v.labels::jsonb)),
+       ARRAY(SELECT jsonb_array_elements_text(v.components::jsonb)),
+       ARRAY(SELECT jsonb_array_elements_text(v.linked_issues::jsonb)),
+       v.created_at, v.updated_at, v.resolved_at, v.url
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[], $12::uuid[], $13::float8[], $14::text[], $15::text[],
+                $16::text[],
+            $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::text[])
+     AS v(id, organization_id, source, external_id, key, project, title, issue_type, status, status_category,
+          priority, assignee_id, story_points, labels, components, linked_issues, created_at, updated_at,
+          resolved_at, url)
+ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
+    key = EXCLUDED.key, project = EXCLUDED.project, title = EXCLUDED.title, issue_type = EXCLUDED.issue_type,
+    status = EXCLUDED.status, status_category = EXCLUDED.status_category, priority = EXCLUDED.priority,
+    assignee_id = EXCLUDED.assignee_id, story_points = EXCLUDED.story_points, labels = EXCLUDED.labels,
+    components = EXCLUDED.components, linked_issues = EXCLUDED.linked_issues, created_at
+        = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at, resolved_at = EXCLUDED.resolved_at, url = EXCLUDED.url
+WHERE (i.updated_at IS NULL OR COALESCE(EXCLUDED.updated_at, EXCLUDED.created_at) >= i.updated_at)
+  AND (i.key, i.project, i.title, i.issue_type, i.status, i.status_category, i.priority, i.assignee_id,
+       i.story_points, i.labels, i.components, i.linked_issues, i.created_at, i.updated_at,
+           i.resolved_at, i.url)
+      IS DISTINCT FROM
+      (EXCLUDED.key, EXCLUDED.project, EXCLUDED.title, EXCLUDED.issue_type, EXCLUDED.status,
+       EXCLUDED.status_category, EXCLUDED.priority, EXCLUDED.assignee_id, EXCLUDED.story_points,
+           EXCLUDED.labels,
+       EXCLUDED.components, EXCLUDED.linked_issues, EXCLUDED.created_at, EXCLUDED.updated_at,
+       EXCLUDED.resolved_at, EXCLUDED.url)
+RETURNING i.id
+"""
+# A transition or sprint may name an issue before the issue's own event arrives (independent
+# topics): a placeholder row (no title, `updated_at` NULL) holds the foreign key until the issue
+# event overwrites it — the guard above lets any real version replace a placeholder.
+INSERT_ISSUE_PLACEHOLDERS = """
+INSERT INTO issues (id, organization_id, source, external_id, project, created_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+ON CONFLICT (organization_id, source, external_id) DO NOTHING
+"""
+
+
+def _json_list(values: Sequence[str], limit: int = 255) -> str:
+    return orjson.dumps([v[:limit] for v in values]).decode()
+
+
+async def work_items(
+    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
+) -> list[uuid.UUID]:
+    """Upsert issues; return the ids of rows that changed (their sprints' points follow them)."""
+    if not plan.work_items:
+        return []
+    cols: list[list[Any]] = [[] for _ in range(20)]
+    for (org, source, external_id), staged in plan.work_items.items():
+        w = staged.data
+        org_id = orgs[org].id
+        row = (
+            natural_id("issue", org_id, source, external_id),
+            org_id,
+            source,
+            external_id,
+            w.key,
+            w.project,
+            text(w.title),
+            w.issue_type,
+            w.status,
+            w.status_category,
+            w.priority,
+            people[staged.person] if staged.person is not None else None,
+            min(w.story_points, STORY_POINTS_MAX) if w.story_points is not None else None,
+            _json_list(w.labels),
+            _json_list(w.components),
+            _json_list(w.linked_issues),
+            w.created_at,
+            w.updated_at,
+            w.resolved_at,
+            w.url,
+        )
+        _append(cols, row)
+    rows = await conn.fetch(UPSERT_ISSUES, *cols)
+    return [row["id"] for row in rows]
+
+
+async def issue_placeholders(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> None:
+    wanted: dict[tuple[str, str, str], tuple[str, Any]] = {}
+    for ((org, source, issue), _), staged in plan.transitions.items():
+        wanted.setdefault((org, source, issue), (staged.data.project, staged.data.transitioned_at))
+    for (org, source, _), sprint in plan.sprints.items():
+        s = sprint.data
+        when = s.start_at or s.end_at or s.completed_at
+        if when is None:
+            continue  # a future sprint without dates: its members are linked once they exist
+        for issue in (*s.issue_ids, *s.completed_issue_ids):
+            wanted.setdefault((org, source, issue), (s.project, when))
+    keys = sorted(k for k in wanted if k not in plan.work_items)
+    if not keys:
+        return
+    org_ids = [orgs[o].id for o, _, _ in keys]
+    await conn.execute(
+        INSERT_ISSUE_PLACEHOLDERS,
+        [natural_id("issue", org_id, s, e) for org_id, (_, s, e) in zip(org_ids, keys, strict=True)],
+        org_ids,
+        [s for _, s, _ in keys],
+        [e[:255] for _, _, e in keys],
+        [wanted[k][0] for k in keys],
+        [wanted[k][1] for k in keys],
+    )
+
+
+UPSERT_TRANSITIONS = """
+INSERT INTO issue_transitions AS t (id, organization_id, issue_id, external_id, from_status, to_status,
+                                    from_category, to_category, transitioned_at, author_id)
+SELECT v.id, v.organization_id, i.id, v.external_id, v.from_status, v.to_status, v.from_category,
+    v.to_category,
+       v.transitioned_at, v.author_id
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::timestamptz[], $11::uuid[])
+     AS v(id, organization_id, source, issue_external_id, external_id, from_status, to_status, from_category,
+          to_category, transitioned_at, author_id)
+JOIN issues i ON (i.organization_id, i.source, i.external_id) = (v.organization_id, v.source,
+    v.issue_external_id)
+ON CONFLICT (issue_id, external_id) DO UPDATE SET
+    from_status = EXCLUDED.from_status, to_status = EXCLUDED.to_status, from_category
+        = EXCLUDED.from_category,
+    to_category = EXCLUDED.to_category, transitioned_at = EXCLUDED.transitioned_at, author_id
+        = EXCLUDED.author_id
+WHERE (t.from_status, t.to_status, t.from_category, t.to_category, t.transitioned_at, t.author_id)
+      IS DISTINCT FROM
+      (EXCLUDED.from_status, EXCLUDED.to_status, EXCLUDED.from_category, EXCLUDED.to_category,
+       EXCLUDED.transitioned_at, EXCLUDED.author_id)
+RETURNING t.issue_id
+"""
+
+
+async def transitions(
+    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
+) -> list[uuid.UUID]:
+    """Upsert transitions; return the issues whose history changed."""
+    if not plan.transitions:
+        return []
+    cols: list[list[Any]] = [[] for _ in range(11)]
+    for ((org, source, issue), transition_id), staged in plan.transitions.items():
+        t = staged.data
+        org_id = orgs[org].id
+        row = (
+            natural_id("transition", org_id, source, issue, transition_id),
+            org_id,
+            source,
+            issue,
+            transition_id[:255],
+            text(t.from_status, 100),
+            text(t.to_status, 100),
+            t.from_category,
+            t.to_category,
+            t.transitioned_at,
+            people[staged.person] if staged.person is not None else None,
+        )
+        _append(cols, row)
+    rows = await conn.fetch(UPSERT_TRANSITIONS, *cols)
+    return sorted({row["issue_id"] for row in rows})
+
+
+UPSERT_SPRINTS = """
+INSERT INTO sprints AS s (id, organization_id, source, external_id, board, name, state, start_at, end_at,
+                          completed_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
+    board = EXCLUDED.board, name = EXCLUDED.name, state = EXCLUDED.state, start_at = EXCLUDED.start_at,
+    end_at = EXCLUDED.end_at, completed_at = EXCLUDED.completed_at
+WHERE (s.board, s.name, s.state, s.start_at, s.end_at, s.completed_at) IS DISTINCT FROM
+      (EXCLUDED.board, EXCLUDED.name, EXCLUDED.state, EXCLUDED.start_at, EXCLUDED.end_at,
+          EXCLUDED.completed_at)
+"""
+# Membership follows the sprint's latest event: issues no longer listed leave the sprint.
+DELETE_SPRINT_ISSUES = """
+DELETE FROM sprint_issues si
+USING unnest($1::uuid[]) AS s(id)
+WHERE si.sprint_id = s.id
+  AND NOT EXISTS (
+      SELECT 1 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS m(sprint_id,
+          organization_id, source,
+                                                                                 issue_external_id)
+      JOIN issues i ON (i.organization_id, i.source, i.external_id) = (m.organization_id, m.source,
+                                                                         m.issue_external_id)
+      WHERE m.sprint_id = si.sprint_id AND i.id = si.issue_id)
+"""
+UPSERT_SPRINT_ISSUES = """
+INSERT INTO sprint_issues AS si (sprint_id, issue_id, story_points, completed_in_sprint)
+SELECT m.sprint_id, i.id, i.story_points, m.completed
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[])
+     AS m(sprint_id, organization_id, source, issue_external_id, completed)
+JOIN issues i ON (i.organization_id, i.source, i.external_id) = (m.organization_id, m.source,
+    m.issue_external_id)
+ON CONFLICT (sprint_id, issue_id) DO UPDATE SET
+    story_points = EXCLUDED.story_points, completed_in_sprint = EXCLUDED.completed_in_sprint
+WHERE (si.story_points, si.completed_in_sprint) IS DISTINCT FROM (EXCLUDED.story_points,
+    EXCLUDED.completed_in_sprint)
+"""
+SYNC_SPRINT_POINTS = """
+UPDATE sprint_issues si SET story_points = i.story_points
+FROM issues i
+WHERE i.id = ANY($1::uuid[]) AND si.issue_id = i.id AND si.story_points IS DISTINCT FROM i.story_points
+"""
+
+
+async def sprints(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> None:
+    if not plan.sprints:
+        return
+    cols: list[list[Any]] = [[] for _ in range(10)]
+    members: list[list[Any]] = [[], [], [], [], []]
+    for (org, source, external_id), staged in plan.sprints.items():
+        s = staged.data
+        org_id = orgs[org].id
+        sprint_id = natural_id("sprint", org_id, source, external_id)
+        row = (
+            sprint_id,
+            org_id,
+            source,
+            external_id,
+            text(s.board, 255),
+            s.name,
+            s.state,
+            s.start_at,
+            s.end_at,
+            s.completed_at,
+        )
+        _append(cols, row)
+        completed = set(s.completed_issue_ids)
+        for issue in sorted({*s.issue_ids, *completed}):
+            _append(members, (sprint_id, org_id, source, issue, issue in completed))
+    await conn.execute(UPSERT_SPRINTS, *cols)
+    await conn.execute(DELETE_SPRINT_ISSUES, cols[0], *members[:4])
+    if members[0]:
+        await conn.execute(UPSERT_SPRINT_ISSUES, *members)
+
+
+async def sync_sprint_points(conn: Connection, issue_ids: Sequence[uuid.UUID]) -> None:
+    if issue_ids:
+        await conn.execute(SYNC_SPRINT_POINTS, list(issue_ids))
+
+
+# --- incidents ----------------------------------------------------------------------------------
+
+UPSERT_INCIDENTS = """
+INSERT INTO incidents AS i (id, organization_id, source, external_id, title, severity, service, created_at,
+                            resolved_at, deployment_ref, commit_sha_ref, url)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
+    title = EXCLUDED.title, severity = EXCLUDED.severity, service = EXCLUDED.service,
+    created_at = EXCLUDED.created_at, resolved_at = EXCLUDED.resolved_at, deployment_ref
+        = EXCLUDED.deployment_ref,
+    commit_sha_ref = EXCLUDED.commit_sha_ref, url = EXCLUDED.url
+WHERE COALESCE(EXCLUDED.resolved_at, EXCLUDED.created_at) >= COALESCE(i.resolved_at, i.created_at)
+  AND (i.title, i.severity, i.service, i.created_at, i.resolved_at, i.deployment_ref, i.commit_sha_ref, i.url)
+      IS DISTINCT FROM
+      (EXCLUDED.title, EXCLUDED.severity, EXCLUDED.service, EXCLUDED.created_at, EXCLUDED.resolved_at,
+       EXCLUDED.deployment_ref, EXCLUDED.commit_sha_ref, EXCLUDED.url)
+"""
+
+
+async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> list[uuid.UUID]:
+    if not plan.incidents:
+        return []
+    cols: list[list[Any]] = [[] for _ in range(12)]
+    for (org, source, external_id), staged in plan.incidents.items():
+        n = staged.data
+        org_id = orgs[org].id
+        row = (
+            natural_id("incident", org_id, source, external_id),
+            org_id,
+            source,
+            external_id,
+            text(n.title),
+            n.severity,
+            n.service,
+            n.created_at,
+            n.resolved_at,
+            n.deployment_ref,
+            n.commit_sha,
+            n.url,
+        )
+        _append(cols, row)
+    await conn.execute(UPSERT_INCIDENTS, *cols)
+    return list(cols[0])
+
+
+# --- the whole batch ----------------------------------------------------------------------------
+
+TEAMS_OF = """
+SELECT team_id FROM team_repositories WHERE repository_id = ANY($1::uuid[])
+UNION
+SELECT team_id FROM team_members WHERE developer_id = ANY($2::uuid[])
+"""
+
+
+async def store(conn: Connection, plan: Plan, *, attribution_window: Any) -> Changes:
+    """Write one batch inside the caller's transaction; return what changed for the caches.
+
+    Order matters only within the batch (each side of a link re-derives from what is stored):
+    deployments before commits and pull requests so their insert-time look-ups see this batch's
+    deployments; reviews before pull requests; issues before transitions and sprints.
+    """
+    changes = Changes()
+    orgs = await organizations(conn, plan.organizations)
+    changes.organizations = {info.id for info in orgs.values()}
+    repos = await repositories(conn, plan, orgs)
+    changes.repositories = set(repos.values())
+    people = await developers(conn, plan.persons, orgs)
+    changes.developers = set(people.values())
+
+    deployed = await deployments(conn, plan, orgs, repos, people)
+    await commits(conn, plan, orgs, repos, people)
+    if deployed:
+        ids = [d.id for d in deployed]
+        await enrichment.link_deployments(conn, ids)
+    reviewed = await reviews(conn, plan, orgs, repos, people)
+    await pull_requests(conn, plan, orgs, repos, people)
+    if reviewed:
+        await enrichment.refresh_review_stats(conn, reviewed)
+
+    changed_issues = await work_items(conn, plan, orgs, people)
+    await issue_placeholders(conn, plan, orgs)
+    transitioned = await transitions(conn, plan, orgs, people)
+    if transitioned:
+        await enrichment.refresh_issue_started(conn, transitioned)
+    await sprints(conn, plan, orgs)
+    await sync_sprint_points(conn, changed_issues)
+
+    incident_ids = await incidents(conn, plan, orgs)
+    if incident_ids or deployed:
+        windows = {
+            info.id: enrichment.attribution_window_of(info.settings, attribution_window)
+            for info in orgs.values()
+        }
+        changes.repositories |= await enrichment.attribute_incidents(conn, incident_ids, deployed, windows)
+
+    changes.rollups = bool(plan.commits or plan.deployments)
+    if changes.repositories or changes.developers:
+        rows = await conn.fetch(TEAMS_OF, sorted(changes.repositories), sorted(changes.developers))
+        changes.teams = {row["team_id"] for row in rows}
+    return changes

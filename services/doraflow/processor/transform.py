@@ -1,0 +1,211 @@
+"""Transform: validated events → one deduplicated set of rows per table, still keyed by natural keys.
+
+Why dedupe here: PostgreSQL refuses `INSERT … ON CONFLICT DO UPDATE` that touches the same row twice
+in one statement, and a batch often holds several versions of one item (a pull request opened,
+reviewed and merged within the linger). The version kept is the one the database would keep after
+all of them (see `storage` for the matching SQL guards), so a batch and its events one by one end
+in the same state:
+
+* pull requests: latest `updated_at`, then the further state (open < closed < merged);
+* deployments: latest of finished/started, then a final status over `in_progress`;
+* work items: latest `updated_at`; incidents: latest of resolved/created;
+* everything else (commits, reviews, sprints, transitions): the last one in the batch — the same
+  item stays in one partition, so the last one read is the last one published.
+
+Values are also made storable: integers clamped to the column's range, text truncated to the
+column's length and stripped of NUL characters (which PostgreSQL text cannot hold), so a valid event
+never fails on a database constraint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from doraflow.core.events import (
+    CodeReviewData,
+    CommitData,
+    DeploymentData,
+    IncidentData,
+    PullRequestData,
+    RepositoryRef,
+    SprintData,
+    TransitionData,
+    WorkItemData,
+)
+from doraflow.processor.identity import PersonKey
+from doraflow.processor.validation import Accepted
+
+INT4_MAX = 2**31 - 1
+# Payload types with a storage rule; an event of any other registered schema is dead-lettered.
+SUPPORTED = (
+    CommitData,
+    PullRequestData,
+    CodeReviewData,
+    DeploymentData,
+    WorkItemData,
+    SprintData,
+    TransitionData,
+    IncidentData,
+)
+PR_STATE_RANK = {"open": 0, "closed": 1, "merged": 2}
+
+RepoKey = tuple[str, str, str]  # (organization slug, provider, provider's repository id)
+SourceKey = tuple[str, str, str]  # (organization slug, source, external id)
+
+T = TypeVar("T")
+
+
+def clamp(value: int | None) -> int | None:
+    return None if value is None else min(value, INT4_MAX)
+
+
+def text(value: str | None, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:limit] if limit is not None else value
+
+
+@dataclass(slots=True)
+class Staged(Generic[T]):
+    data: T
+    organization: str
+    source: str
+    integration: str
+    rank: tuple[Any, ...]
+    person: PersonKey | None = None  # author / reviewer / assignee / deployer
+    repository: RepoKey | None = None
+
+
+@dataclass(slots=True)
+class RepositoryStage:
+    ref: RepositoryRef
+    integration: str
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything one batch writes, deduplicated by natural key."""
+
+    organizations: set[str] = field(default_factory=set)
+    repositories: dict[RepoKey, RepositoryStage] = field(default_factory=dict)
+    persons: set[PersonKey] = field(default_factory=set)
+    commits: dict[tuple[RepoKey, str], Staged[CommitData]] = field(default_factory=dict)
+    pull_requests: dict[tuple[RepoKey, int], Staged[PullRequestData]] = field(default_factory=dict)
+    reviews: dict[tuple[RepoKey, str], Staged[CodeReviewData]] = field(default_factory=dict)
+    deployments: dict[SourceKey, Staged[DeploymentData]] = field(default_factory=dict)
+    deployment_shas: dict[SourceKey, set[str]] = field(default_factory=dict)
+    work_items: dict[SourceKey, Staged[WorkItemData]] = field(default_factory=dict)
+    sprints: dict[SourceKey, Staged[SprintData]] = field(default_factory=dict)
+    transitions: dict[tuple[SourceKey, str], Staged[TransitionData]] = field(default_factory=dict)
+    incidents: dict[SourceKey, Staged[IncidentData]] = field(default_factory=dict)
+    schemas: Counter[str] = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return sum(self.schemas.values())
+
+
+def _keep(table: dict[Any, Staged[Any]], key: Any, staged: Staged[Any]) -> None:
+    current = table.get(key)
+    if current is None or staged.rank >= current.rank:
+        table[key] = staged
+
+
+def _occurred(*candidates: datetime | None) -> datetime:
+    for candidate in candidates:
+        if candidate is not None:
+            return candidate
+    raise ValueError("no timestamp")  # unreachable: every schema has a required time
+
+
+def build_plan(events: Iterable[Accepted]) -> Plan:
+    plan = Plan()
+    rank: tuple[Any, ...]
+    for position, accepted in enumerate(events):
+        envelope, data = accepted.event.envelope, accepted.event.data
+        org, source, integration = accepted.organization, envelope.source, envelope.integration
+        plan.organizations.add(org)
+        plan.schemas[envelope.schema_] += 1
+
+        def person_of(provider: str, who: Any, org: str = org) -> PersonKey | None:
+            if who is None:
+                return None
+            key = PersonKey.of(org, provider, who)
+            plan.persons.add(key)
+            return key
+
+        def repository_of(ref: RepositoryRef, org: str = org, integration: str = integration) -> RepoKey:
+            key = (org, ref.provider, ref.id)
+            plan.repositories[key] = RepositoryStage(ref, integration)
+            return key
+
+        if isinstance(data, CommitData):
+            repo = repository_of(data.repository)
+            plan.commits[(repo, data.sha)] = Staged(
+                data,
+                org,
+                source,
+                integration,
+                (position,),
+                person_of(data.repository.provider, data.author),
+                repo,
+            )
+        elif isinstance(data, PullRequestData):
+            repo = repository_of(data.repository)
+            rank = (_occurred(data.updated_at, data.created_at), PR_STATE_RANK[data.state], position)
+            staged_pr = Staged(
+                data, org, source, integration, rank, person_of(data.repository.provider, data.author), repo
+            )
+            _keep(plan.pull_requests, (repo, data.number), staged_pr)
+        elif isinstance(data, CodeReviewData):
+            repo = repository_of(data.repository)
+            plan.reviews[(repo, data.review_id)] = Staged(
+                data,
+                org,
+                source,
+                integration,
+                (position,),
+                person_of(data.repository.provider, data.reviewer),
+                repo,
+            )
+        elif isinstance(data, DeploymentData):
+            repo_key = repository_of(data.repository) if data.repository is not None else None
+            provider = data.repository.provider if data.repository is not None else source
+            key = (org, source, data.deployment_id)
+            rank = (_occurred(data.finished_at, data.started_at), data.status != "in_progress", position)
+            staged_d = Staged(
+                data, org, source, integration, rank, person_of(provider, data.deployed_by), repo_key
+            )
+            _keep(plan.deployments, key, staged_d)
+            shas = plan.deployment_shas.setdefault(key, set())
+            shas.update(data.commit_shas)
+            if data.revision:
+                shas.add(data.revision)
+        elif isinstance(data, WorkItemData):
+            rank = (_occurred(data.updated_at, data.created_at), position)
+            _keep(
+                plan.work_items,
+                (org, source, data.external_id),
+                Staged(data, org, source, integration, rank, person_of(source, data.assignee)),
+            )
+        elif isinstance(data, SprintData):
+            plan.sprints[(org, source, data.external_id)] = Staged(
+                data, org, source, integration, (position,)
+            )
+        elif isinstance(data, TransitionData):
+            plan.transitions[((org, source, data.issue_external_id), data.transition_id)] = Staged(
+                data, org, source, integration, (position,), person_of(source, data.author)
+            )
+        elif isinstance(data, IncidentData):
+            rank = (_occurred(data.resolved_at, data.created_at), position)
+            _keep(
+                plan.incidents, (org, source, data.external_id), Staged(data, org, source, integration, rank)
+            )
+        else:  # a schema added to core.events without a storage rule must not pass silently
+            raise TypeError(f"no storage rule for {type(data).__name__}")
+    return plan
