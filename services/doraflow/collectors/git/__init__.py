@@ -1,0 +1,1 @@
+"""Git providers: GitHub, GitLab, Bitbucket (REST/GraphQL clients) and local git (the `git` command)."""
