@@ -16,6 +16,7 @@ from doraflow.core.resources import Integration
 # provider → "module:Class". Adding a provider is one line.
 PROVIDERS: dict[str, str] = {
     "git": "doraflow.collectors.git.local:LocalGitClient",
+    "github": "doraflow.collectors.git.github:GitHubClient",
 }
 
 _registered: dict[str, type[SourceClient]] = {}

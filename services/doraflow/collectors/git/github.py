@@ -226,6 +226,7 @@ class GitHubClient(SourceClient):
         self._page_sizes: dict[str, int] = {}
         self._default_page_size = max(MIN_PAGE_SIZE, min(PAGE_SIZE, page_size))
         self._legacy_schema = False
+        self.graphql_points = 0  # GraphQL cost GitHub charged (`rateLimit.cost`), for reporting
         self._clock = clock or (lambda: datetime.now(UTC))
         rules = integration.spec.deployments
         self._environment_re = re.compile(rules.environment_pattern)
@@ -317,7 +318,7 @@ class GitHubClient(SourceClient):
         return matches
 
     async def _list_repos(self, path: str, params: Mapping[str, str]) -> AsyncIterator[ScopeRef]:
-        async for page in self._rest_pages(path, {**params, "per_page": PAGE_SIZE}):
+        async for page in self._rest_pages(path, {**params, "per_page": PAGE_SIZE}, conditional=True):
             for repo in page:
                 yield _scope_ref(repo)
 
@@ -647,7 +648,7 @@ class GitHubClient(SourceClient):
         names: list[str] = []
         try:
             async for page in self._rest_pages(
-                f"/repos/{owner}/{name}/environments", {"per_page": PAGE_SIZE}
+                f"/repos/{owner}/{name}/environments", {"per_page": PAGE_SIZE}, conditional=True
             ):
                 names.extend(env["name"] for env in page.get("environments", []))
         except NotFoundError:
@@ -674,7 +675,7 @@ class GitHubClient(SourceClient):
         base_checks = 0
         ever = False
         done = False
-        async for page in self._rest_pages(f"/repos/{owner}/{name}/deployments", params):
+        async for page in self._rest_pages(f"/repos/{owner}/{name}/deployments", params, conditional=True):
             for deployment in page:
                 if not self._environment_re.search(deployment.get("environment") or ""):
                     continue
@@ -747,7 +748,7 @@ class GitHubClient(SourceClient):
         since_day = sub.get("last_day") or horizon.strftime("%Y-%m-%d")
         params = {"branch": branch, "status": "success", "per_page": PAGE_SIZE, "created": f">={since_day}"}
         runs: list[Json] = []
-        async for page in self._rest_pages(f"/repos/{owner}/{name}/actions/runs", params):
+        async for page in self._rest_pages(f"/repos/{owner}/{name}/actions/runs", params, conditional=True):
             for run in page.get("workflow_runs", []):
                 if int(run["id"]) > last_id and self._is_deploy_run(run, branch):
                     runs.append(run)
@@ -940,13 +941,16 @@ class GitHubClient(SourceClient):
     def _backfill_days(self) -> int:
         return self.integration.spec.backfill_days
 
-    async def _rest_pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
-        """JSON pages following `Link: rel="next"`. Requests are conditional: an unchanged page
-        costs a 304, which GitHub does not count against the budget (polling stays cheap)."""
+    async def _rest_pages(
+        self, path: str, params: Mapping[str, Any], *, conditional: bool = False
+    ) -> AsyncIterator[Any]:
+        """JSON pages following `Link: rel="next"`. Listings that are polled on every sync ask
+        conditionally: an unchanged page costs a 304, which GitHub does not count against the
+        budget. Not the rest (compare, statuses): their cached bodies would only cost memory."""
         url: str | None = path
         query: Mapping[str, Any] | None = params
         while url:
-            response = await self.rest.request("GET", url, params=query, conditional=True)
+            response = await self.rest.request("GET", url, params=query, conditional=conditional)
             yield response.json()
             link = response.links.get("next")
             url = link.get("url") if link else None
@@ -989,6 +993,7 @@ class GitHubClient(SourceClient):
                 raise
             body = response.json()
             data = body.get("data") or {}
+            self.graphql_points += int((data.get("rateLimit") or {}).get("cost") or 0)
             errors: list[Json] = body.get("errors") or []
             if not errors:
                 return dict(data)
