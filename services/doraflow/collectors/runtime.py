@@ -121,6 +121,7 @@ class CollectorRuntime:
         self._rounds: dict[Resource, asyncio.Task[RoundResult]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._stop_event: asyncio.Event | None = None
         self._topics_ready = False
         self._log = {"integration": integration.key, "provider": client.provider}
 
@@ -146,6 +147,7 @@ class CollectorRuntime:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Collect on schedule until `stop` is set; then let the running syncs finish their batch."""
         stop = stop if stop is not None else asyncio.Event()
+        self._stop_event = stop
         if self.integration.spec.suspend:
             self.status.suspended = self.status.ready = True
             logger.info("integration is suspended: nothing is collected", extra=self._log)
@@ -160,7 +162,7 @@ class CollectorRuntime:
                 "collector started",
                 extra={**self._log, "resources": [r.value for r in self.resources]},
             )
-            while not stop.is_set() and not self._stopping.is_set():
+            while not self.stopping:
                 self._wake.clear()
                 for due in self.scheduler.take_due(busy=self._rounds):
                     self._start_round(due)
@@ -189,7 +191,7 @@ class CollectorRuntime:
             await self.ensure_topics()
         results = []
         for target in self._resolve(resource):
-            if self._stopping.is_set():
+            if self.stopping:
                 break
             results.append(await self._round(Due(target, scopes)))
         return results
@@ -217,6 +219,12 @@ class CollectorRuntime:
     @property
     def ready(self) -> bool:
         return self.status.ready
+
+    @property
+    def stopping(self) -> bool:
+        """Checked after every batch: `run`'s stop event is read directly, so a sync that never
+        yields to the loop (an in-memory bus) still stops at the next batch boundary."""
+        return self._stopping.is_set() or (self._stop_event is not None and self._stop_event.is_set())
 
     # -- loop internals --------------------------------------------------------------------------
 
@@ -321,7 +329,7 @@ class CollectorRuntime:
     async def _sync_scope(self, scope: ScopeRef, resource: Resource) -> tuple[bool, int]:
         """One (scope, resource): returns (succeeded, events published)."""
         async with self._semaphore:
-            if self._stopping.is_set():
+            if self.stopping:
                 return False, 0
             started = time.monotonic()
             self.status.sync_started(scope.name, resource)
@@ -355,7 +363,7 @@ class CollectorRuntime:
                 self.status.events_added(scope.name, resource, len(batch.events))
                 self._update_rate_limit()
                 self._notify(SyncProgress(scope.name, resource, events))
-                if self._stopping.is_set():
+                if self.stopping:
                     logger.info(
                         "stopping after the current batch",
                         extra={**self._log, "scope": scope.name, "resource": resource.value},
