@@ -169,9 +169,19 @@ class TimeWindow:
 
 @dataclass(frozen=True)
 class WindowPass:
-    lo: datetime  # inclusive
-    hi: datetime | None  # exclusive; None = now
+    """A range to read. The new-data pass starts just after `since` (what is at `since` was seen);
+    the back-fill pass includes both ends (`hi` is where an interrupted back-fill stopped, and that
+    item may be the one it had not published yet)."""
+
+    lo: datetime
+    hi: datetime | None  # None: up to now
     backfill: bool
+
+    def below(self, moment: datetime) -> bool:
+        return moment < self.lo if self.backfill else moment <= self.lo
+
+    def contains(self, moment: datetime) -> bool:
+        return not self.below(moment) and (self.hi is None or moment <= self.hi)
 
 
 class WindowRun:
@@ -186,6 +196,7 @@ class WindowRun:
         self.window = window
         self.started_at = started_at
         self.newest: datetime | None = None
+        self.pinned: datetime | None = None
 
     def passes(self) -> list[WindowPass]:
         result: list[WindowPass] = []
@@ -199,9 +210,17 @@ class WindowRun:
         if moment is not None and (self.newest is None or moment > self.newest):
             self.newest = moment
 
+    def pin(self, moment: datetime) -> None:
+        """Keep `since` below `moment`: the item there will change without its time changing (a
+        running deployment keeps its start time), so the next run must read it again."""
+        moment -= timedelta(microseconds=1)
+        if self.pinned is None or moment < self.pinned:
+            self.pinned = moment
+
     def _since(self) -> datetime:
         candidates = [m for m in (self.newest, self.window.since) if m is not None]
-        return max(candidates) if candidates else self.started_at
+        since = max(candidates) if candidates else self.started_at
+        return min(since, self.pinned) if self.pinned is not None else since
 
     def page_cursor(self, current: WindowPass, published_down_to: datetime | None) -> dict[str, Any] | None:
         if not current.backfill:
@@ -224,6 +243,7 @@ class DeploySighting:
     sha: str
     success: bool
     raw: Any = None
+    in_progress: bool = False
 
 
 @dataclass
@@ -305,17 +325,95 @@ def load_successes(raw: Any) -> dict[str, tuple[str, datetime]]:
     return result
 
 
+Pages = Callable[[str, Any], AsyncIterator[tuple[list[Any], str | None]]]
+
+
 @dataclass(frozen=True)
 class Lane:
-    """One deployment listing: how to query a time range of it, which items are deployments, and how
-    to turn a paired deployment into an event. `order_key` is set for listings without a server-side
-    date filter (tags): the window is then applied client-side on that key."""
+    """One deployment listing: how to query a time range of it (`listing`), which items are
+    deployments (`sight`), and how to turn a paired deployment into an event (`build`).
+
+    `order_key` is set for listings without a server-side date filter (tags, Bitbucket): the window
+    is then applied client-side on that key, and reading goes on a few pages below the window while a
+    held deployment still needs its predecessor. Server-filtered listings give `older` instead: the
+    query for items below the window's lower edge. `pin_in_progress`: the listing's time never
+    changes when a run finishes (a start time), so the cursor must not move past a running one.
+    """
 
     path: str
-    listing: Callable[[datetime | None, datetime | None], dict[str, Any]]
+    listing: Callable[[datetime | None, datetime | None], Any]
     sight: Callable[[Mapping[str, Any]], DeploySighting | None]
     build: Callable[[Paired], Awaitable[DeploymentData]]
     order_key: Callable[[Mapping[str, Any]], datetime | None] | None = None
+    older: Callable[[datetime], Any] | None = None
+    pin_in_progress: bool = False
+
+
+async def stream_lane(
+    lane: Lane, cursor: Mapping[str, Any] | None, *, pages: Pages, horizon: datetime, now: datetime
+) -> AsyncIterator[tuple[list[EventData], dict[str, Any] | None]]:
+    """Stream one deployment listing through the window cursor and the predecessor pairing; yield
+    (events, the lane's cursor — None while nothing may be saved yet)."""
+    run = WindowRun(TimeWindow.load(cursor, horizon), now)
+    pairer = DeploymentPairer(known=load_successes((cursor or {}).get("last")))
+
+    def lane_cursor(window_cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+        if window_cursor is None:
+            return None
+        return {**window_cursor, "last": dump_successes(pairer.last_successes())}
+
+    for window in run.passes():
+        oldest: datetime | None = None
+        below = False  # client-side windows: the listing went past the window's lower edge
+        extra_pages = 0
+        async for page, _ in pages(lane.path, lane.listing(window.lo, window.hi)):
+            events: list[EventData] = []
+            for item in page:
+                key = lane.order_key(item) if lane.order_key else None
+                if key is not None and window.hi is not None and key > window.hi:
+                    continue
+                if key is not None and window.below(key):
+                    below = True
+                sighting = lane.sight(item)
+                if sighting is None or (window.hi is not None and sighting.at > window.hi):
+                    continue
+                if below or window.below(sighting.at):
+                    events += [await lane.build(p) for p in pairer.offer_older(sighting)]
+                    continue
+                run.saw(sighting.at)
+                if lane.pin_in_progress and sighting.in_progress:
+                    run.pin(sighting.at)
+                oldest = sighting.at if oldest is None else min(oldest, sighting.at)
+                events += [await lane.build(p) for p in pairer.push(sighting)]
+            yield events, lane_cursor(run.page_cursor(window, pairer.held_newest() or oldest))
+            if below:
+                if not pairer.pending or extra_pages >= PREDECESSOR_PAGES:
+                    break
+                extra_pages += 1
+        ready = pairer.resolve_from_known()
+        if lane.older is not None and pairer.pending:
+            ready += await _older_predecessors(lane, lane.older(window.lo), pages, pairer)
+        ready += pairer.drain()
+        events = [await lane.build(p) for p in ready]
+        yield events, lane_cursor(run.pass_done_cursor(window))
+
+
+async def _older_predecessors(
+    lane: Lane, params: Any, pages: Pages, pairer: DeploymentPairer
+) -> list[Paired]:
+    """Deployments still held at the bottom of a server-filtered window: look a few pages below the
+    window for their previous successful deployment."""
+    found: list[Paired] = []
+    read = 0
+    async for page, _ in pages(lane.path, params):
+        for item in page:
+            sighting = lane.sight(item)
+            if sighting is not None:
+                found += pairer.offer_older(sighting)
+        read += 1
+        if not pairer.pending or read >= PREDECESSOR_PAGES:
+            break
+    return found
 
 
 def http_failure(provider: str, exc: HttpError, scope: str | None) -> CollectorError:
@@ -343,6 +441,7 @@ def http_failure(provider: str, exc: HttpError, scope: str | None) -> CollectorE
 
 
 FATAL_HTTP = (AuthenticationError, ForbiddenError, NotFoundError)
+PREDECESSOR_PAGES = 3  # pages read below a window to find a held deployment's predecessor
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,7 +450,6 @@ FATAL_HTTP = (AuthenticationError, ForbiddenError, NotFoundError)
 
 GITLAB_DEFAULT_URL = "https://gitlab.com"
 MERGE_REQUEST_REF = re.compile(r"See merge request (?:[\w.\-/]+)?!(\d+)")
-PREDECESSOR_PAGES = 3  # extra pages read beyond the window to find the previous deployment
 PIPELINE_STATUS = {
     "success": "success",
     "failed": "failed",
@@ -594,7 +692,7 @@ class GitLabClient(SourceClient):
                 events: list[EventData] = []
                 for mr in page:
                     updated = parse_time(mr.get("updated_at"))
-                    if updated is None or (window.hi is not None and updated > window.hi):
+                    if updated is None or not window.contains(updated):
                         continue
                     run.saw(updated)
                     oldest = updated if oldest is None else min(oldest, updated)
@@ -742,8 +840,11 @@ class GitLabClient(SourceClient):
                 url=(deployable.get("pipeline") or {}).get("web_url"),
             )
 
-        lane = Lane(f"/projects/{scope.id}/deployments", listing, sight, build)
-        async for result in self._lane(lane, cursor):
+        def older(lo: datetime) -> dict[str, Any]:
+            return listing(None, lo) | {"status": "success"}
+
+        lane = Lane(f"/projects/{scope.id}/deployments", listing, sight, build, older=older)
+        async for result in self._stream(lane, cursor):
             yield result
 
     async def _pipeline_lane(
@@ -787,7 +888,8 @@ class GitLabClient(SourceClient):
                 url=summary.get("web_url"),
             )
 
-        async for result in self._lane(Lane(path, listing, sight, build), cursor):
+        lane = Lane(path, listing, sight, build, older=lambda lo: listing(None, lo))
+        async for result in self._stream(lane, cursor):
             yield result
 
     async def _tag_lane(
@@ -830,73 +932,13 @@ class GitLabClient(SourceClient):
             )
 
         lane = Lane(f"/projects/{scope.id}/repository/tags", listing, sight, build, order_key=order_key)
-        async for result in self._lane(lane, cursor):
+        async for result in self._stream(lane, cursor):
             yield result
 
-    async def _lane(
+    def _stream(
         self, lane: Lane, cursor: Mapping[str, Any] | None
     ) -> AsyncIterator[tuple[list[EventData], dict[str, Any] | None]]:
-        """Stream one deployment listing through the window cursor and the predecessor pairing;
-        yield (events, the lane's cursor or None while nothing may be saved yet)."""
-        run = WindowRun(TimeWindow.load(cursor, self._horizon()), self.clock())
-        pairer = DeploymentPairer(known=load_successes((cursor or {}).get("last")))
-
-        def lane_cursor(window_cursor: dict[str, Any] | None) -> dict[str, Any] | None:
-            if window_cursor is None:
-                return None
-            return {**window_cursor, "last": dump_successes(pairer.last_successes())}
-
-        for window in run.passes():
-            oldest: datetime | None = None
-            below = False  # client-side windows: the listing went past the window's lower edge
-            extra_pages = 0
-            async for page, _ in self._pages(lane.path, lane.listing(window.lo, window.hi)):
-                events: list[EventData] = []
-                for item in page:
-                    key = lane.order_key(item) if lane.order_key else None
-                    if key is not None and window.hi is not None and key > window.hi:
-                        continue
-                    if key is not None and key < window.lo:
-                        below = True
-                    sighting = lane.sight(item)
-                    if sighting is None or (window.hi is not None and sighting.at > window.hi):
-                        continue
-                    if below:
-                        events += [await lane.build(p) for p in pairer.offer_older(sighting)]
-                        continue
-                    run.saw(sighting.at)
-                    oldest = sighting.at if oldest is None else min(oldest, sighting.at)
-                    events += [await lane.build(p) for p in pairer.push(sighting)]
-                yield events, lane_cursor(run.page_cursor(window, pairer.held_newest() or oldest))
-                if below:
-                    if not pairer.pending or extra_pages >= PREDECESSOR_PAGES:
-                        break
-                    extra_pages += 1
-            ready = pairer.resolve_from_known()
-            if lane.order_key is None:
-                ready += await self._older_predecessors(lane, window, pairer)
-            ready += pairer.drain()
-            events = [await lane.build(p) for p in ready]
-            yield events, lane_cursor(run.pass_done_cursor(window))
-
-    async def _older_predecessors(
-        self, lane: Lane, window: WindowPass, pairer: DeploymentPairer
-    ) -> list[Paired]:
-        """Deployments still held at the bottom of a server-filtered window: look a few pages below
-        the window for their previous successful deployment."""
-        if not pairer.pending:
-            return []
-        found: list[Paired] = []
-        pages = 0
-        async for page, _ in self._pages(lane.path, lane.listing(None, window.lo)):
-            for item in page:
-                sighting = lane.sight(item)
-                if sighting is not None:
-                    found += pairer.offer_older(sighting)
-            pages += 1
-            if not pairer.pending or pages >= PREDECESSOR_PAGES:
-                break
-        return found
+        return stream_lane(lane, cursor, pages=self._pages, horizon=self._horizon(), now=self.clock())
 
     async def _shipped(self, scope: ScopeRef, paired: Paired) -> tuple[list[str], list[str]]:
         """Commits a successful deployment shipped, `compare previous..this`, and their messages (for

@@ -1,0 +1,804 @@
+"""Bitbucket Cloud (REST 2.0) as a source of commits, pull requests, reviews and deployments.
+
+Bitbucket pages through a `next` URL in the body (`values`, `pagelen`, `page`, `next`); some `next`
+links drop the query the first page was asked with (`sort`, `fields`, `q`), so the paginator puts
+back whatever they lost.
+
+Bounds on API calls:
+- commits: the list has no line stats, so `/diffstat/{sha}` is called per commit, but only for
+  non-merge commits collected in this run, at most `diffstat_budget` per run and scope, and at most
+  `DIFFSTAT_PAGES` pages per commit (a vendoring commit with thousands of files gets no stats rather
+  than dozens of calls). Commits beyond the budget are published without stats.
+- pull requests: only those updated since the cursor (`q=updated_on>=…`), each with its activity log
+  (approvals, change requests and comments with their times, the merge time) and its commits.
+- deployments: the deployments list is read newest first and stopped at the cursor; each successful
+  production deployment costs one `commits/{sha}?exclude={previous}` walk (at most `SHIPPED_PAGES`
+  pages) to list what it shipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
+from doraflow.collectors.git.gitlab import (
+    FATAL_HTTP,
+    Clock,
+    DeploySighting,
+    Lane,
+    Paired,
+    TimeWindow,
+    WindowRun,
+    excluded,
+    glob_match,
+    http_failure,
+    is_glob,
+    iso,
+    literal_prefix,
+    matches_any,
+    parse_time,
+    person,
+    stream_lane,
+    utc_now,
+)
+from doraflow.core.events import (
+    CodeReviewData,
+    CommitData,
+    DeploymentData,
+    EventData,
+    PersonRef,
+    PullRequestData,
+    RepositoryRef,
+)
+from doraflow.core.http import HttpClient, NotFoundError
+from doraflow.core.resources import Integration
+
+logger = logging.getLogger(__name__)
+
+BITBUCKET_DEFAULT_URL = "https://api.bitbucket.org/2.0"
+PULL_REQUEST_REF = re.compile(r"\(pull request #(\d+)\)")
+PR_STATES = ("OPEN", "MERGED", "DECLINED", "SUPERSEDED")
+PR_FIELDS = "+values.participants,+values.merge_commit.date"
+DIFFSTAT_PAGES = 5
+SHIPPED_PAGES = 10
+KEPT_PARAMS = ("sort", "fields", "q", "pagelen", "state", "exclude", "include", "role")
+COMPLETED_STATUS = {"SUCCESSFUL": "success", "FAILED": "failed", "ERROR": "failed", "STOPPED": "cancelled"}
+
+Params = list[tuple[str, Any]]
+
+
+def bitbucket_api_url(base_url: str | None) -> str:
+    base = (base_url or BITBUCKET_DEFAULT_URL).rstrip("/")
+    return base if base.endswith("/2.0") else f"{base}/2.0"
+
+
+def bitbucket_auth_headers(credentials: str | None) -> dict[str, str]:
+    """`user:app_password` (or `email:api_token`) is Basic auth; anything else is an access token
+    (repository, project or workspace token, OAuth) sent as Bearer."""
+    if not credentials:
+        return {}
+    secret = credentials.strip()
+    if ":" in secret:
+        return {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+    return {"Authorization": f"Bearer {secret}"}
+
+
+class BitbucketClient(SourceClient):
+    provider: ClassVar[str] = "bitbucket"
+    resources: ClassVar[tuple[Resource, ...]] = (
+        Resource.COMMITS,
+        Resource.PULL_REQUESTS,
+        Resource.DEPLOYMENTS,
+    )
+
+    def __init__(
+        self,
+        integration: Integration,
+        credentials: str | None,
+        *,
+        page_size: int = 100,
+        diffstat_budget: int = 200,
+        clock: Clock = utc_now,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(integration, credentials)
+        self.page_size = page_size
+        self.diffstat_budget = diffstat_budget
+        self.clock = clock
+        self.http = HttpClient(
+            bitbucket_api_url(integration.spec.base_url),
+            headers=bitbucket_auth_headers(credentials),
+            **http_options,
+        )
+        rules = integration.spec.deployments
+        self.environment_pattern = re.compile(rules.environment_pattern)
+        self.deployment_pattern = rules.deployment_pattern
+        self.tag_pattern = re.compile(rules.tag_pattern)
+        self.hotfix_pattern = rules.hotfix_pattern
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # ---- HTTP -------------------------------------------------------------------------------------
+
+    async def _pages(
+        self, path: str, params: Any = None, *, start_url: str | None = None
+    ) -> AsyncIterator[tuple[list[Any], str | None]]:
+        """Follow the body's `next` URL, restoring query parameters it dropped."""
+        asked: Params = list(params or [])
+        if not start_url and not any(key == "pagelen" for key, _ in asked):
+            asked.append(("pagelen", self.page_size))
+        url: str | None = start_url or path
+        query: httpx.QueryParams | None = None if start_url else httpx.QueryParams(asked)
+        while url:
+            body = await self.http.get_json(url, params=query)
+            body = body if isinstance(body, dict) else {}
+            next_url = _restore_params(body.get("next"), asked)
+            yield body.get("values") or [], next_url
+            url, query = next_url, None
+
+    async def _get(self, path: str, params: Any = None) -> Any:
+        return await self.http.get_json(path, params=params)
+
+    # ---- scopes -----------------------------------------------------------------------------------
+
+    async def list_scopes(self) -> list[ScopeRef]:
+        scope = self.integration.spec.scope
+        found: dict[str, ScopeRef] = {}
+        try:
+            if not scope.repositories:
+                async for page, _ in self._pages("/repositories", [("role", "member")]):
+                    for repository in page:
+                        found.setdefault(repository["uuid"], _repository_scope(repository))
+            for pattern in scope.repositories:
+                for ref in await self._resolve(pattern):
+                    found.setdefault(ref.id, ref)
+        except FATAL_HTTP as exc:
+            raise http_failure("Bitbucket", exc, None) from exc
+        return [ref for ref in found.values() if not excluded(ref.name, scope.exclude)]
+
+    async def _resolve(self, pattern: str) -> list[ScopeRef]:
+        """`workspace/slug` is looked up directly, `workspace/*` lists the workspace. What is not found
+        becomes an unresolved scope: collecting it reports the error, the others keep collecting."""
+        pattern = pattern.strip("/")
+        if not is_glob(pattern):
+            try:
+                return [_repository_scope(await self._get(f"/repositories/{_path(pattern)}"))]
+            except NotFoundError:
+                return [_unresolved(pattern)]
+        workspace = literal_prefix(pattern)
+        if not workspace or "/" in workspace:
+            raise CollectorError(
+                f"Bitbucket scope pattern {pattern!r} names no workspace",
+                hint="Bitbucket repository globs look like workspace/* or workspace/api-*.",
+                scope=pattern,
+            )
+        refs: list[ScopeRef] = []
+        try:
+            async for page, _ in self._pages(f"/repositories/{quote(workspace, safe='')}"):
+                refs.extend(_repository_scope(r) for r in page if glob_match(r["full_name"], pattern))
+        except NotFoundError:
+            return [_unresolved(pattern)]
+        return refs
+
+    # ---- collect ----------------------------------------------------------------------------------
+
+    async def collect(
+        self, scope: ScopeRef, resource: Resource, cursor: dict[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        try:
+            if scope.attributes.get("unresolved"):
+                scope = await self._re_resolve(scope)
+            repository = _repository(scope)
+            if resource is Resource.COMMITS:
+                async for batch in self._commits(scope, repository, cursor):
+                    yield batch
+            elif resource is Resource.PULL_REQUESTS:
+                async for batch in self._pull_requests(scope, repository, cursor):
+                    yield batch
+            elif resource is Resource.DEPLOYMENTS:
+                async for batch in self._deployments(scope, repository, cursor):
+                    yield batch
+        except FATAL_HTTP as exc:
+            raise http_failure("Bitbucket", exc, scope.name) from exc
+
+    async def _re_resolve(self, scope: ScopeRef) -> ScopeRef:
+        refs = [ref for ref in await self._resolve(scope.name) if not ref.attributes.get("unresolved")]
+        if refs:
+            return refs[0]
+        what = (
+            f"workspace {literal_prefix(scope.name)}" if is_glob(scope.name) else f"repository {scope.name}"
+        )
+        raise CollectorError(
+            f"Bitbucket {what} not found",
+            hint=(
+                f"Check {scope.name!r} in spec.scope.repositories (workspace/repo-slug) and that the "
+                "credentials can read it."
+            ),
+            scope=scope.name,
+        )
+
+    def _horizon(self) -> datetime:
+        return self.clock() - timedelta(days=self.integration.spec.backfill_days)
+
+    # ---- commits ----------------------------------------------------------------------------------
+
+    async def _commits(
+        self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        """First sync: walk the default branch's tip (pinned by hash, so pages stay stable while
+        people push) back to the horizon, saving the next page after each. Later: `{branch}?exclude=
+        {last head}`, exactly the commits that became reachable, whatever their dates."""
+        base = f"/repositories/{_path(scope.name)}/commits"
+        branch = repository.default_branch or "main"
+        budget = [self.diffstat_budget]
+        cursor = cursor or {}
+        head: str | None = cursor.get("head")
+        head_at: str | None = cursor.get("head_at")
+        if head is None:
+            tip = await self._get(f"/repositories/{_path(scope.name)}/refs/branches/{quote(branch, safe='')}")
+            target = tip.get("target") or {}
+            head, head_at = target.get("hash"), target.get("date")
+            if not head:
+                return
+            async for batch in self._walk(scope, repository, f"{base}/{head}", (head, head_at), budget):
+                yield batch
+            return
+        new_head, new_head_at = head, head_at
+        try:
+            async for page, _ in self._pages(f"{base}/{quote(branch, safe='')}", [("exclude", head)]):
+                if new_head == head and page:
+                    new_head, new_head_at = page[0]["hash"], page[0].get("date")
+                yield Batch(await self._commit_events(scope, repository, page, budget))
+        except NotFoundError:
+            if new_head != head:
+                raise
+            # the old head is gone (force push): read the branch down to the old head's date
+            logger.warning("commit range base vanished, reading by date", extra={"scope": scope.name})
+            since = parse_time(head_at) or self._horizon()
+            async for page, _ in self._pages(f"{base}/{quote(branch, safe='')}"):
+                if new_head == head and page:
+                    new_head, new_head_at = page[0]["hash"], page[0].get("date")
+                recent = [c for c in page if (parse_time(c.get("date")) or since) >= since]
+                yield Batch(await self._commit_events(scope, repository, recent, budget))
+                if len(recent) < len(page):
+                    break
+        owed_next = cursor.get("backfill_next")
+        yield Batch([], {"head": new_head, "head_at": new_head_at, "backfill_next": owed_next})
+        if owed_next:
+            async for batch in self._walk(
+                scope, repository, None, (new_head, new_head_at), budget, owed_next
+            ):
+                yield batch
+
+    async def _walk(
+        self,
+        scope: ScopeRef,
+        repository: RepositoryRef,
+        path: str | None,
+        head: tuple[str | None, str | None],
+        budget: list[int],
+        start_url: str | None = None,
+    ) -> AsyncIterator[Batch]:
+        """Back-fill: newest first down to the horizon. Commit order is topological, so dates are not
+        monotonic: stop at the first page with nothing inside the horizon."""
+        horizon = self._horizon()
+        async for page, next_url in self._pages(path or "", start_url=start_url):
+            recent = [c for c in page if (parse_time(c.get("date")) or horizon) >= horizon]
+            done = not recent or next_url is None
+            events = await self._commit_events(scope, repository, recent, budget)
+            yield Batch(
+                events, {"head": head[0], "head_at": head[1], "backfill_next": None if done else next_url}
+            )
+            if done:
+                return
+
+    async def _commit_events(
+        self, scope: ScopeRef, repository: RepositoryRef, page: Sequence[Mapping[str, Any]], budget: list[int]
+    ) -> list[EventData]:
+        events: list[EventData] = []
+        for item in page:
+            parents = [p["hash"] for p in item.get("parents") or []]
+            stats: tuple[int, int, int] | None = None
+            if len(parents) <= 1 and budget[0] > 0:
+                budget[0] -= 1
+                stats = await self._diffstat(scope, item["hash"])
+            events.append(_commit_event(repository, item, parents, stats))
+        return events
+
+    async def _diffstat(self, scope: ScopeRef, sha: str) -> tuple[int, int, int] | None:
+        added = removed = files = 0
+        pages = 0
+        async for page, next_url in self._pages(f"/repositories/{_path(scope.name)}/diffstat/{sha}"):
+            for entry in page:
+                added += int(entry.get("lines_added") or 0)
+                removed += int(entry.get("lines_removed") or 0)
+                files += 1
+            pages += 1
+            if next_url and pages >= DIFFSTAT_PAGES:
+                return None  # too big to count cheaply: no stats rather than dozens of calls
+        return added, removed, files
+
+    # ---- pull requests ----------------------------------------------------------------------------
+
+    async def _pull_requests(
+        self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        run = WindowRun(TimeWindow.load(cursor, self._horizon()), self.clock())
+        base = f"/repositories/{_path(scope.name)}/pullrequests"
+        for window in run.passes():
+            query = f"updated_on {'>=' if window.backfill else '>'} {iso(window.lo)}"
+            if window.hi is not None:
+                query += f" AND updated_on <= {iso(window.hi + timedelta(seconds=1))}"
+            params: Params = [("state", state) for state in PR_STATES]
+            params += [("q", query), ("sort", "-updated_on"), ("fields", PR_FIELDS), ("pagelen", 50)]
+            oldest: datetime | None = None
+            async for page, _ in self._pages(base, params):
+                events: list[EventData] = []
+                for pull in page:
+                    updated = parse_time(pull.get("updated_on"))
+                    if updated is None or not window.contains(updated):
+                        continue
+                    run.saw(updated)
+                    oldest = updated if oldest is None else min(oldest, updated)
+                    events.extend(await self._pull_request_events(base, repository, pull))
+                yield Batch(events, run.page_cursor(window, oldest))
+            yield Batch([], run.pass_done_cursor(window))
+
+    async def _pull_request_events(
+        self, base: str, repository: RepositoryRef, pull: Mapping[str, Any]
+    ) -> list[EventData]:
+        number = int(pull["id"])
+        author = pull.get("author") or {}
+        activity: list[Mapping[str, Any]] = []
+        async for page, _ in self._pages(f"{base}/{number}/activity", [("pagelen", 50)]):
+            activity.extend(page)
+        commits: list[Mapping[str, Any]] = []
+        async for page, _ in self._pages(f"{base}/{number}/commits"):
+            commits.extend(page)
+
+        author_key = _account_key(author)
+        comments = [
+            entry["comment"]
+            for entry in activity
+            if "comment" in entry
+            and not entry["comment"].get("deleted")
+            and _account_key(entry["comment"].get("user") or {}) != author_key
+        ]
+        state = {"OPEN": "open", "MERGED": "merged"}.get(pull.get("state", ""), "closed")
+        updates = [entry["update"] for entry in activity if "update" in entry]
+        finished = _state_change_time(updates, pull.get("state", ""))
+        merge_commit = pull.get("merge_commit") or {}
+        merged_at = closed_at = None
+        if state == "merged":
+            merged_at = finished or parse_time(merge_commit.get("date")) or parse_time(pull.get("updated_on"))
+        elif state == "closed":
+            closed_at = finished or parse_time(pull.get("updated_on"))
+        commit_times = [t for t in (parse_time(c.get("date")) for c in commits) if t]
+        created = parse_time(pull.get("created_on"))
+        assert created is not None
+        pull_request = PullRequestData(
+            repository=repository,
+            number=number,
+            title=pull.get("title"),
+            author=_account(author),
+            state=state,
+            created_at=created,
+            updated_at=parse_time(pull.get("updated_on")),
+            merged_at=merged_at,
+            closed_at=closed_at,
+            first_commit_at=min(commit_times) if commit_times else None,
+            merge_commit_sha=merge_commit.get("hash"),
+            commit_shas=[c["hash"] for c in commits],
+            head_branch=((pull.get("source") or {}).get("branch") or {}).get("name"),
+            base_branch=((pull.get("destination") or {}).get("branch") or {}).get("name"),
+            review_comments=len(comments),
+            url=((pull.get("links") or {}).get("html") or {}).get("href"),
+        )
+        reviews = _bitbucket_reviews(
+            repository, number, author_key, activity, comments, pull.get("participants")
+        )
+        return [pull_request, *reviews]
+
+    # ---- deployments ------------------------------------------------------------------------------
+
+    async def _deployments(
+        self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        """In order of preference: Bitbucket deployments to production environments, pipelines whose
+        custom-pipeline name (or ref) matches `deploymentPattern`, tags matching `tagPattern`."""
+        cursor = dict(cursor or {})
+        repo_path = f"/repositories/{_path(scope.name)}"
+        environments: dict[str, str] = {}
+        async for page, _ in self._pages(f"{repo_path}/environments/"):
+            for environment in page:
+                if self._is_production(environment):
+                    environments[environment["uuid"]] = environment["name"]
+        if environments:
+            lane = self._deployment_lane(scope, repository, environments)
+            async for events, state in self._stream(lane, cursor.get("deployments")):
+                if state is not None:
+                    cursor["deployments"] = state
+                yield Batch(events, {**cursor, "mode": "deployments"} if state is not None else None)
+            return
+        matched = bool((cursor.get("pipelines") or {}).get("matched"))
+        async for events, state in self._stream(
+            self._pipeline_lane(scope, repository), cursor.get("pipelines")
+        ):
+            matched = matched or bool(events)
+            if state is not None:
+                cursor["pipelines"] = state | {"matched": matched}
+            yield Batch(events, {**cursor, "mode": "pipelines" if matched else "tags"} if state else None)
+        if matched:
+            return
+        async for events, state in self._stream(self._tag_lane(scope, repository), cursor.get("tags")):
+            if state is not None:
+                cursor["tags"] = state
+            yield Batch(events, {**cursor, "mode": "tags"} if state is not None else None)
+
+    def _is_production(self, environment: Mapping[str, Any]) -> bool:
+        kind = ((environment.get("environment_type") or {}).get("name") or "").lower()
+        return bool(self.environment_pattern.search(environment.get("name", ""))) or kind == "production"
+
+    def _stream(
+        self, lane: Lane, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[tuple[list[EventData], dict[str, Any] | None]]:
+        return stream_lane(lane, cursor, pages=self._pages, horizon=self._horizon(), now=self.clock())
+
+    def _deployment_lane(
+        self, scope: ScopeRef, repository: RepositoryRef, environments: Mapping[str, str]
+    ) -> Lane:
+        """One listing for all environments (no documented environment filter), newest start first;
+        each production environment is its own lane for the previous-deployment comparison."""
+
+        def started(item: Mapping[str, Any]) -> datetime | None:
+            state = item.get("state") or {}
+            release = item.get("release") or item.get("deployable") or {}
+            return (
+                parse_time(state.get("started_on"))
+                or parse_time(state.get("start_date"))
+                or parse_time(release.get("created_on"))
+            )
+
+        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+            environment = environments.get((item.get("environment") or {}).get("uuid", ""))
+            status = _deployment_status(item.get("state") or {})
+            sha = _deployment_sha(item)
+            at = started(item)
+            if environment is None or status is None or sha is None or at is None:
+                return None
+            return DeploySighting(environment, at, sha, status == "success", item, status == "in_progress")
+
+        async def build(paired: Paired) -> DeploymentData:
+            item = paired.sighting.raw
+            state = item.get("state") or {}
+            release = item.get("release") or item.get("deployable") or {}
+            status = _deployment_status(state) or "in_progress"
+            shipped, messages = await self._shipped(scope, paired)
+            finished = parse_time(state.get("completed_on")) or parse_time(state.get("completion_date"))
+            deployer = state.get("deployer")
+            return DeploymentData(
+                repository=repository,
+                deployment_id=f"bitbucket:{scope.id}:deployment:{item['uuid']}",
+                environment=paired.sighting.lane[:50],
+                status=status,
+                started_at=paired.sighting.at,
+                finished_at=None if status == "in_progress" else finished,
+                revision=paired.sighting.sha,
+                commit_shas=shipped,
+                deployed_by=_account(deployer) if deployer else None,
+                is_hotfix=matches_any(self.hotfix_pattern, [release.get("name"), *messages]),
+                url=state.get("url") or release.get("url"),
+            )
+
+        return Lane(
+            f"/repositories/{_path(scope.name)}/deployments/",
+            lambda lo, hi: [("sort", "-state.started_on")],
+            sight,
+            build,
+            order_key=started,
+            pin_in_progress=True,
+        )
+
+    def _pipeline_lane(self, scope: ScopeRef, repository: RepositoryRef) -> Lane:
+        def created(item: Mapping[str, Any]) -> datetime | None:
+            return parse_time(item.get("created_on"))
+
+        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+            target = item.get("target") or {}
+            names = [(target.get("selector") or {}).get("pattern"), target.get("ref_name")]
+            sha = (target.get("commit") or {}).get("hash")
+            status = _pipeline_status(item.get("state") or {})
+            at = created(item)
+            if not matches_any(self.deployment_pattern, names) or sha is None or status is None or at is None:
+                return None
+            return DeploySighting("production", at, sha, status == "success", item, status == "in_progress")
+
+        async def build(paired: Paired) -> DeploymentData:
+            item = paired.sighting.raw
+            target = item.get("target") or {}
+            status = _pipeline_status(item.get("state") or {}) or "in_progress"
+            shipped, messages = await self._shipped(scope, paired)
+            creator = item.get("creator")
+            name = (target.get("selector") or {}).get("pattern")
+            return DeploymentData(
+                repository=repository,
+                deployment_id=f"bitbucket:{scope.id}:pipeline:{item['uuid']}",
+                environment="production",
+                status=status,
+                started_at=paired.sighting.at,
+                finished_at=None if status == "in_progress" else parse_time(item.get("completed_on")),
+                revision=paired.sighting.sha,
+                commit_shas=shipped,
+                deployed_by=_account(creator) if creator else None,
+                is_hotfix=matches_any(self.hotfix_pattern, [target.get("ref_name"), name, *messages]),
+                url=f"{repository.url}/pipelines/results/{item['build_number']}" if repository.url else None,
+            )
+
+        return Lane(
+            f"/repositories/{_path(scope.name)}/pipelines/",
+            lambda lo, hi: [("sort", "-created_on")],
+            sight,
+            build,
+            order_key=created,
+            pin_in_progress=True,
+        )
+
+    def _tag_lane(self, scope: ScopeRef, repository: RepositoryRef) -> Lane:
+        """Tags newest tagged commit first; the deployment time is the tag's own date (annotated
+        tags), else its commit's date."""
+
+        def committed(item: Mapping[str, Any]) -> datetime | None:
+            return parse_time((item.get("target") or {}).get("date"))
+
+        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+            sha = (item.get("target") or {}).get("hash")
+            at = committed(item)
+            if not self.tag_pattern.search(item.get("name", "")) or sha is None or at is None:
+                return None
+            return DeploySighting("production", at, sha, True, item)
+
+        async def build(paired: Paired) -> DeploymentData:
+            tag = paired.sighting.raw
+            target = tag.get("target") or {}
+            shipped, messages = await self._shipped(scope, paired)
+            at = parse_time(tag.get("date")) or paired.sighting.at
+            texts = [tag.get("name"), tag.get("message"), target.get("message"), *messages]
+            return DeploymentData(
+                repository=repository,
+                deployment_id=f"bitbucket:{scope.id}:tag:{tag['name']}",
+                environment="production",
+                status="success",
+                started_at=at,
+                finished_at=at,
+                revision=paired.sighting.sha,
+                commit_shas=shipped,
+                is_hotfix=matches_any(self.hotfix_pattern, texts),
+                url=f"{repository.url}/src/{quote(tag['name'])}" if repository.url else None,
+            )
+
+        return Lane(
+            f"/repositories/{_path(scope.name)}/refs/tags",
+            lambda lo, hi: [("sort", "-target.date")],
+            sight,
+            build,
+            order_key=committed,
+        )
+
+    async def _shipped(self, scope: ScopeRef, paired: Paired) -> tuple[list[str], list[str]]:
+        """Commits reachable from the deployed revision and not from the previous successful one of
+        the environment (`commits/{sha}?exclude={previous}`), newest first, at most `SHIPPED_PAGES`
+        pages. Without a predecessor: the revision only."""
+        sighting = paired.sighting
+        if not sighting.success:
+            return [], []
+        if paired.previous_sha is None:
+            return [sighting.sha], []
+        if paired.previous_sha == sighting.sha:
+            return [], []
+        shas: list[str] = []
+        messages: list[str] = []
+        pages = 0
+        path = f"/repositories/{_path(scope.name)}/commits/{sighting.sha}"
+        async for page, next_url in self._pages(path, [("exclude", paired.previous_sha)]):
+            shas += [c["hash"] for c in page]
+            messages += [c.get("message") or "" for c in page]
+            pages += 1
+            if next_url and pages >= SHIPPED_PAGES:
+                logger.warning(
+                    "deployment shipped too many commits, list truncated", extra={"sha": sighting.sha}
+                )
+                break
+        return shas, messages
+
+
+# ---- Bitbucket payload mapping --------------------------------------------------------------------
+
+
+def _restore_params(next_url: Any, asked: Params) -> str | None:
+    """The `next` URL with the query parameters it dropped put back (httpx replaces, not merges, a
+    URL's query when given `params`, so this is done on the URL itself)."""
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    url = httpx.URL(next_url)
+    present = set(url.params.keys())
+    missing = [(k, v) for k, v in asked if k in KEPT_PARAMS and k not in present]
+    return str(url.copy_merge_params(httpx.QueryParams(missing))) if missing else next_url
+
+
+def _path(full_name: str) -> str:
+    workspace, _, slug = full_name.partition("/")
+    return f"{quote(workspace, safe='')}/{quote(slug, safe='')}"
+
+
+def _repository_scope(repository: Mapping[str, Any]) -> ScopeRef:
+    return ScopeRef(
+        name=repository["full_name"],
+        id=repository["uuid"],
+        attributes={
+            "default_branch": (repository.get("mainbranch") or {}).get("name"),
+            "url": ((repository.get("links") or {}).get("html") or {}).get("href"),
+        },
+    )
+
+
+def _unresolved(pattern: str) -> ScopeRef:
+    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": True})
+
+
+def _repository(scope: ScopeRef) -> RepositoryRef:
+    return RepositoryRef(
+        provider="bitbucket",
+        id=scope.id,
+        name=scope.name,
+        url=scope.attributes.get("url"),
+        default_branch=scope.attributes.get("default_branch"),
+    )
+
+
+def _account(account: Mapping[str, Any]) -> PersonRef:
+    return person(account.get("display_name"), None, account.get("nickname"))
+
+
+def _account_key(account: Mapping[str, Any]) -> str | None:
+    key = account.get("uuid") or account.get("account_id") or account.get("nickname")
+    return str(key) if key else None
+
+
+def _commit_event(
+    repository: RepositoryRef, item: Mapping[str, Any], parents: list[str], stats: tuple[int, int, int] | None
+) -> CommitData:
+    author = item.get("author") or {}
+    name, email = parseaddr(author.get("raw") or "")
+    user = author.get("user") or {}
+    message = item.get("message")
+    pull = PULL_REQUEST_REF.search(message or "")
+    authored = parse_time(item.get("date"))
+    assert authored is not None
+    return CommitData(
+        repository=repository,
+        sha=item["hash"],
+        author=person(name or user.get("display_name"), email or None, user.get("nickname")),
+        authored_at=authored,
+        message=message,
+        additions=stats[0] if stats else None,
+        deletions=stats[1] if stats else None,
+        files_changed=stats[2] if stats else None,
+        parents=parents,
+        pull_request_number=int(pull.group(1)) if pull else None,
+    )
+
+
+def _state_change_time(updates: Sequence[Mapping[str, Any]], state: str) -> datetime | None:
+    """When the pull request reached its final state: the activity log's update entry for it (the
+    pull request itself carries no merged/closed time)."""
+    times = [parse_time(u.get("date")) for u in updates if u.get("state") == state]
+    return min((t for t in times if t), default=None)
+
+
+def _bitbucket_reviews(
+    repository: RepositoryRef,
+    number: int,
+    author_key: str | None,
+    activity: Sequence[Mapping[str, Any]],
+    comments: Sequence[Mapping[str, Any]],
+    participants: Any,
+) -> list[EventData]:
+    """Approvals and change requests from the activity log (with their times), reviewers who
+    approved but whose approval fell off the log (participants, timed by `participated_on`), and one
+    `commented` review per reviewer who only commented, timed at their first comment."""
+    per_user: dict[str | None, list[Mapping[str, Any]]] = {}
+    for comment in comments:
+        per_user.setdefault(_account_key(comment.get("user") or {}), []).append(comment)
+    reviews: list[EventData] = []
+    approvers: set[str | None] = set()
+    approvals: dict[str | None, tuple[datetime, Mapping[str, Any]]] = {}
+    for entry in activity:
+        approval = entry.get("approval")
+        if approval:
+            user = approval.get("user") or {}
+            key, at = _account_key(user), parse_time(approval.get("date"))
+            if at and key != author_key and (key not in approvals or at > approvals[key][0]):
+                approvals[key] = (at, user)
+        change = entry.get("changes_requested")
+        if change:
+            user = change.get("user") or {}
+            at = parse_time(change.get("date"))
+            if at and _account_key(user) != author_key:
+                reviews.append(
+                    CodeReviewData(
+                        repository=repository,
+                        pull_request_number=number,
+                        review_id=f"changes:{_account_key(user)}:{iso(at)}",
+                        reviewer=_account(user),
+                        state="changes_requested",
+                        submitted_at=at,
+                    )
+                )
+    for participant in participants or []:
+        user = participant.get("user") or {}
+        key, at = _account_key(user), parse_time(participant.get("participated_on"))
+        if participant.get("approved") and key not in approvals and key != author_key and at:
+            approvals[key] = (at, user)
+    for key, (at, user) in approvals.items():
+        approvers.add(key)
+        reviews.append(
+            CodeReviewData(
+                repository=repository,
+                pull_request_number=number,
+                review_id=f"approval:{key}",
+                reviewer=_account(user),
+                state="approved",
+                submitted_at=at,
+                comments_count=len(per_user.get(key, [])),
+            )
+        )
+    for key, items in per_user.items():
+        if key in approvers:
+            continue
+        first = min(t for t in (parse_time(c.get("created_on")) for c in items) if t)
+        reviews.append(
+            CodeReviewData(
+                repository=repository,
+                pull_request_number=number,
+                review_id=f"comments:{key}",
+                reviewer=_account(items[0].get("user") or {}),
+                state="commented",
+                submitted_at=first,
+                comments_count=len(items),
+            )
+        )
+    return reviews
+
+
+def _deployment_status(state: Mapping[str, Any]) -> str | None:
+    name = state.get("name")
+    if name == "COMPLETED":
+        return COMPLETED_STATUS.get((state.get("status") or {}).get("name", ""))
+    if name == "IN_PROGRESS":
+        return "in_progress"
+    return None  # UNDEPLOYED: never ran
+
+
+def _pipeline_status(state: Mapping[str, Any]) -> str | None:
+    name = state.get("name")
+    if name == "COMPLETED":
+        return COMPLETED_STATUS.get((state.get("result") or {}).get("name", ""))
+    if name in ("IN_PROGRESS", "PENDING"):
+        return "in_progress"
+    return None
+
+
+def _deployment_sha(item: Mapping[str, Any]) -> str | None:
+    release = item.get("release") or item.get("deployable") or {}
+    sha = (release.get("commit") or {}).get("hash")
+    return str(sha) if sha else None
