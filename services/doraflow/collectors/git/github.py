@@ -150,16 +150,16 @@ def _headline(message: str | None) -> str:
     return (message or "").split("\n", 1)[0]
 
 
-class _HeavyQueryError(Exception):
-    """GitHub gave up on a query (timeout, 502): the caller retries with a smaller page."""
-
-
 class _LegacySchemaError(Exception):
     """The server's schema lacks `Commit.changedFilesIfAvailable` (older Enterprise Server)."""
 
 
 class GitHubQueryError(HttpError):
     """A GraphQL error that is neither a rate limit nor a user-fixable problem."""
+
+
+class _HeavyQueryError(GitHubQueryError):
+    """GitHub gave up on a query (timeout, 502): paged queries retry with a smaller page."""
 
 
 @dataclass(slots=True)
@@ -989,7 +989,7 @@ class GitHubClient(SourceClient):
                 raise
             except HttpError as exc:
                 if exc.status is None or exc.status >= 500:
-                    raise _HeavyQueryError(str(exc)) from exc
+                    raise _HeavyQueryError(str(exc), status=exc.status, url=exc.url) from exc
                 raise
             body = response.json()
             data = body.get("data") or {}
