@@ -338,8 +338,7 @@ def client(
         integration(base_url, options.pop("repositories", None), options.pop("exclude", None)),
         credentials,
         clock=lambda: NOW,
-        sleep=sleeps or Sleeps(),
-        backoff_base=0.01,
+        http_options={"sleep": sleeps or Sleeps(), "backoff_base": 0.01},
         **options,
     )
 
@@ -585,7 +584,7 @@ async def test_production_deployments_with_shipped_commits(base_url: str, fake: 
     failed = deployments["bitbucket:{r-api}:deployment:{d-3}"]
     assert (failed.status, failed.commit_shas, failed.is_hotfix) == ("failed", [], False)
     assert cursor is not None
-    assert cursor["mode"] == "deployments"
+    assert cursor["source"] == "deployments"
     assert cursor["deployments"]["last"] == {"Production": {"sha": sha(6), "at": "2026-03-12T11:00:00Z"}}
 
 
@@ -661,7 +660,7 @@ async def test_pipeline_fallback_and_next_links_missing_sort(base_url: str, fake
     assert "sort=-created_on" in second_page
     assert "page=2" in second_page
     assert cursor is not None
-    assert cursor["mode"] == "pipelines"
+    assert cursor["source"] == "pipelines"
 
 
 async def test_tag_fallback(base_url: str) -> None:
@@ -686,7 +685,7 @@ async def test_tag_fallback(base_url: str) -> None:
     v1 = deployments["bitbucket:{r-lib}:tag:v1.0.0"]
     assert (v1.started_at, v1.commit_shas, v1.is_hotfix) == (dt(17, 8), [sha(81)], False)
     assert cursor is not None
-    assert cursor["mode"] == "tags"
+    assert cursor["source"] == "tags"
 
 
 # ---- rate limits, retries, errors -------------------------------------------------------------------

@@ -306,8 +306,7 @@ def client(base_url: str, token: str = TOKEN, sleeps: Sleeps | None = None, **op
         integration(base_url, options.pop("repositories", None), options.pop("exclude", None)),
         token,
         clock=lambda: NOW,
-        sleep=sleeps or Sleeps(),
-        backoff_base=0.01,
+        http_options={"sleep": sleeps or Sleeps(), "backoff_base": 0.01},
         **options,
     )
 
@@ -556,7 +555,7 @@ async def test_production_deployments_with_shipped_commits(base_url: str, fake: 
     failed = deployments["gitlab:1:deployment:43"]
     assert (failed.status, failed.commit_shas, failed.finished_at) == ("failed", [], dt(10, 12))
     assert cursor is not None
-    assert cursor["mode"] == "environments"
+    assert cursor["source"] == "environments"
     assert cursor["environments"]["production"]["last"] == {
         "production": {"sha": sha(6), "at": "2026-03-12T12:00:00Z"}
     }
@@ -606,7 +605,7 @@ async def test_pipeline_fallback(base_url: str) -> None:
     assert deployments["gitlab:2:pipeline:103"].status == "failed"
     assert deployments["gitlab:2:pipeline:101"].commit_shas == [sha(72)]
     assert cursor is not None
-    assert cursor["mode"] == "pipelines"
+    assert cursor["source"] == "pipelines"
 
 
 async def test_tag_fallback(base_url: str) -> None:
@@ -631,7 +630,7 @@ async def test_tag_fallback(base_url: str) -> None:
     v1 = deployments["gitlab:3:tag:v1.0.0"]
     assert (v1.started_at, v1.commit_shas, v1.is_hotfix) == (dt(17, 8), [sha(81)], False)
     assert cursor is not None
-    assert cursor["mode"] == "tags"
+    assert cursor["source"] == "tags"
 
 
 # ---- rate limits, retries, errors -------------------------------------------------------------------

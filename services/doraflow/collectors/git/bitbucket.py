@@ -107,17 +107,17 @@ class BitbucketClient(SourceClient):
         *,
         page_size: int = 100,
         diffstat_budget: int = 200,
-        clock: Clock = utc_now,
-        **http_options: Any,
+        http_options: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(integration, credentials)
         self.page_size = page_size
         self.diffstat_budget = diffstat_budget
-        self.clock = clock
+        self.clock = clock or utc_now
         self.http = HttpClient(
             bitbucket_api_url(integration.spec.base_url),
             headers=bitbucket_auth_headers(credentials),
-            **http_options,
+            **dict(http_options or {}),
         )
         rules = integration.spec.deployments
         self.environment_pattern = re.compile(rules.environment_pattern)
@@ -127,6 +127,10 @@ class BitbucketClient(SourceClient):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     # ---- HTTP -------------------------------------------------------------------------------------
 
@@ -174,7 +178,7 @@ class BitbucketClient(SourceClient):
             try:
                 return [_repository_scope(await self._get(f"/repositories/{_path(pattern)}"))]
             except NotFoundError:
-                return [_unresolved(pattern)]
+                return [_unresolved(pattern, f"Bitbucket repository {pattern} not found")]
         workspace = literal_prefix(pattern)
         if not workspace or "/" in workspace:
             raise CollectorError(
@@ -187,7 +191,7 @@ class BitbucketClient(SourceClient):
             async for page, _ in self._pages(f"/repositories/{quote(workspace, safe='')}"):
                 refs.extend(_repository_scope(r) for r in page if glob_match(r["full_name"], pattern))
         except NotFoundError:
-            return [_unresolved(pattern)]
+            return [_unresolved(pattern, f"Bitbucket workspace {workspace} not found")]
         return refs
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -428,7 +432,7 @@ class BitbucketClient(SourceClient):
             async for events, state in self._stream(lane, cursor.get("deployments")):
                 if state is not None:
                     cursor["deployments"] = state
-                yield Batch(events, {**cursor, "mode": "deployments"} if state is not None else None)
+                yield Batch(events, {**cursor, "source": "deployments"} if state is not None else None)
             return
         matched = bool((cursor.get("pipelines") or {}).get("matched"))
         async for events, state in self._stream(
@@ -437,13 +441,13 @@ class BitbucketClient(SourceClient):
             matched = matched or bool(events)
             if state is not None:
                 cursor["pipelines"] = state | {"matched": matched}
-            yield Batch(events, {**cursor, "mode": "pipelines" if matched else "tags"} if state else None)
+            yield Batch(events, {**cursor, "source": "pipelines" if matched else "tags"} if state else None)
         if matched:
             return
         async for events, state in self._stream(self._tag_lane(scope, repository), cursor.get("tags")):
             if state is not None:
                 cursor["tags"] = state
-            yield Batch(events, {**cursor, "mode": "tags"} if state is not None else None)
+            yield Batch(events, {**cursor, "source": "tags"} if state is not None else None)
 
     def _is_production(self, environment: Mapping[str, Any]) -> bool:
         kind = ((environment.get("environment_type") or {}).get("name") or "").lower()
@@ -651,8 +655,8 @@ def _repository_scope(repository: Mapping[str, Any]) -> ScopeRef:
     )
 
 
-def _unresolved(pattern: str) -> ScopeRef:
-    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": True})
+def _unresolved(pattern: str, reason: str) -> ScopeRef:
+    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": reason})
 
 
 def _repository(scope: ScopeRef) -> RepositoryRef:

@@ -491,16 +491,16 @@ class GitLabClient(SourceClient):
         credentials: str | None,
         *,
         page_size: int = 100,
-        clock: Clock = utc_now,
-        **http_options: Any,
+        http_options: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(integration, credentials)
         self.page_size = page_size
-        self.clock = clock
+        self.clock = clock or utc_now
         self.http = HttpClient(
             gitlab_api_url(integration.spec.base_url),
             headers=gitlab_auth_headers(credentials),
-            **http_options,
+            **dict(http_options or {}),
         )
         rules = integration.spec.deployments
         self.environment_pattern = re.compile(rules.environment_pattern)
@@ -510,6 +510,10 @@ class GitLabClient(SourceClient):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     # ---- HTTP -------------------------------------------------------------------------------------
 
@@ -558,7 +562,7 @@ class GitLabClient(SourceClient):
             try:
                 return [_project_scope(await self._get(f"/projects/{quote(pattern, safe='')}"))]
             except NotFoundError:
-                return [_unresolved(pattern)]
+                return [_unresolved(pattern, f"GitLab project {pattern} not found")]
         group = literal_prefix(pattern)
         if not group:
             raise CollectorError(
@@ -572,7 +576,7 @@ class GitLabClient(SourceClient):
             async for page, _ in self._pages(f"/groups/{quote(group, safe='')}/projects", params):
                 refs.extend(_project_scope(p) for p in page if glob_match(p["path_with_namespace"], pattern))
         except NotFoundError:
-            return [_unresolved(pattern)]
+            return [_unresolved(pattern, f"GitLab group {group} not found")]
         return refs
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -600,9 +604,8 @@ class GitLabClient(SourceClient):
         refs = [ref for ref in await self._resolve(scope.name) if not ref.attributes.get("unresolved")]
         if refs:
             return refs[0]
-        kind = "group" if is_glob(scope.name) else "project"
         raise CollectorError(
-            f"GitLab {kind} {literal_prefix(scope.name) if is_glob(scope.name) else scope.name} not found",
+            str(scope.attributes["unresolved"]),
             hint=(
                 f"Check {scope.name!r} in spec.scope.repositories (full path, e.g. group/subgroup/project) "
                 "and that the token's user is a member of it."
@@ -771,7 +774,7 @@ class GitLabClient(SourceClient):
                 async for events, lane_state in self._environment_lane(scope, repository, name, lane_cursor):
                     if lane_state is not None:
                         state[name] = lane_state
-                        yield Batch(events, {**cursor, "mode": "environments", "environments": dict(state)})
+                        yield Batch(events, {**cursor, "source": "environments", "environments": dict(state)})
                     else:
                         yield Batch(events)
             return
@@ -782,7 +785,7 @@ class GitLabClient(SourceClient):
             if lane_state is not None:
                 lane_state["matched"] = matched
                 cursor["pipelines"] = lane_state
-                yield Batch(events, {**cursor, "mode": "pipelines" if matched else "tags"})
+                yield Batch(events, {**cursor, "source": "pipelines" if matched else "tags"})
             else:
                 yield Batch(events)
         if matched:
@@ -790,7 +793,7 @@ class GitLabClient(SourceClient):
         async for events, lane_state in self._tag_lane(scope, repository, cursor.get("tags")):
             if lane_state is not None:
                 cursor["tags"] = lane_state
-                yield Batch(events, {**cursor, "mode": "tags"})
+                yield Batch(events, {**cursor, "source": "tags"})
             else:
                 yield Batch(events)
 
@@ -991,8 +994,10 @@ def _project_scope(project: Mapping[str, Any]) -> ScopeRef:
     )
 
 
-def _unresolved(pattern: str) -> ScopeRef:
-    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": True})
+def _unresolved(pattern: str, reason: str) -> ScopeRef:
+    """A scope entry that matched nothing: kept (with the reason) so collecting it reports the error
+    while the other scopes collect."""
+    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": reason})
 
 
 def _repository(scope: ScopeRef) -> RepositoryRef:
