@@ -178,6 +178,9 @@ class HttpClient:
                     )
                 logger.warning("rate limited, waiting", extra={"host": self.host, "seconds": round(wait, 1)})
                 await self._sleep(wait)
+                # The wait the server asked for is served: forget the exhausted budget, or the
+                # low-budget pause would wait for the reset a second time.
+                self.rate_limit.remaining = None
                 continue
             if response.status_code >= 500 or response.status_code == 408:
                 attempt += 1

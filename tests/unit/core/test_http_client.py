@@ -157,3 +157,14 @@ async def test_link_header_pagination_follows_next() -> None:
         ]
     assert items == [1, 2, 3]
     assert script.requests[1].url.params["page"] == "2"
+
+
+async def test_429_with_exhausted_budget_waits_once() -> None:
+    reset = int(time.time()) + 300
+    limited = httpx.Response(
+        429, headers={"Retry-After": "5", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)}
+    )
+    script = Script(limited, httpx.Response(200, json={}))
+    async with script.client() as client:
+        await client.get_json("/x")
+    assert script.sleeps == [5.0]
