@@ -16,7 +16,12 @@ from doraflow.core.resources import Integration
 # provider → "module:Class". Adding a provider is one line.
 PROVIDERS: dict[str, str] = {
     "git": "doraflow.collectors.git.local:LocalGitClient",
+    "jira": "doraflow.collectors.work.jira:JiraClient",
+    "linear": "doraflow.collectors.work.linear:LinearClient",
+    "asana": "doraflow.collectors.work.asana:AsanaClient",
     "github": "doraflow.collectors.git.github:GitHubClient",
+    "gitlab": "doraflow.collectors.git.gitlab:GitLabClient",
+    "bitbucket": "doraflow.collectors.git.bitbucket:BitbucketClient",
 }
 
 _registered: dict[str, type[SourceClient]] = {}

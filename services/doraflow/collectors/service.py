@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +28,13 @@ from doraflow.collectors.registry import create_client
 from doraflow.collectors.runtime import CollectorRuntime, ProgressCallback
 from doraflow.collectors.status import WEBHOOKS, StatusReporter
 from doraflow.core.bus import EventBus
-from doraflow.core.resources import Integration, KafkaTopicSettings
+from doraflow.core.resources import (
+    Integration,
+    KafkaTopicSettings,
+    Organization,
+    ResourceError,
+    load_resources,
+)
 from doraflow.core.service import add_service_endpoints
 from doraflow.core.settings import Settings
 
@@ -39,6 +46,32 @@ MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps deliveries at 25 MB
 
 def default_port(integration: Integration) -> int:
     return DEFAULT_PORTS[integration.spec.provider.kind]
+
+
+def load_integration(path: Path, key: str) -> tuple[Integration, Organization | None]:
+    """The Integration `key` ("namespace/name", or "name" in `default`) from a YAML file of
+    resources, with the Organization it references when the file holds it (for its slug and Kafka
+    topic settings). `ResourceError` says what is missing."""
+    namespace, _, name = key.rpartition("/")
+    namespace = namespace or "default"
+    resources = load_resources(path)
+    integrations = [r for r in resources if isinstance(r, Integration)]
+    found = next(
+        (i for i in integrations if (i.metadata.namespace, i.metadata.name) == (namespace, name)), None
+    )
+    if found is None:
+        known = ", ".join(i.key for i in integrations) or "none"
+        raise ResourceError(f"{path}: no Integration {namespace}/{name} (found: {known})")
+    organization = next(
+        (
+            r
+            for r in resources
+            if isinstance(r, Organization)
+            and (r.metadata.namespace, r.metadata.name) == (namespace, found.spec.organization_ref.name)
+        ),
+        None,
+    )
+    return found, organization
 
 
 def _problem(status: int, detail: str) -> JSONResponse:

@@ -9,6 +9,8 @@ import pytest
 from doraflow.collectors import registry
 from doraflow.collectors.credentials import CredentialsError, load_credentials, load_webhook_secret
 from doraflow.collectors.git.local import LocalGitClient
+from doraflow.collectors.service import load_integration
+from doraflow.core.resources import ResourceError
 from tests.unit.collectors.helpers import FakeClient, integration
 
 
@@ -48,3 +50,30 @@ def test_a_provider_entry_must_name_a_source_client(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(registry.PROVIDERS, "broken", "doraflow.collectors.status:CollectorStatus")
     with pytest.raises(registry.UnknownProviderError, match="not a SourceClient"):
         registry.client_class("broken")
+
+
+def test_load_integration_from_a_resource_file(tmp_path: Path) -> None:
+    config = tmp_path / "doraflow.yaml"
+    config.write_text(
+        """
+apiVersion: doraflow.dev/v1alpha1
+kind: Organization
+metadata: {name: acme, namespace: team}
+spec: {displayName: ACME, slug: acme-corp, kafka: {partitions: 2}}
+---
+apiVersion: doraflow.dev/v1alpha1
+kind: Integration
+metadata: {name: repo, namespace: team}
+spec:
+  organizationRef: {name: acme}
+  provider: git
+  scope: {repositories: [.]}
+"""
+    )
+    found, organization = load_integration(config, "team/repo")
+    assert found.key == "team/repo"
+    assert organization is not None
+    assert organization.slug == "acme-corp"
+    assert organization.spec.kafka.partitions == 2
+    with pytest.raises(ResourceError, match=r"no Integration default/repo \(found: team/repo\)"):
+        load_integration(config, "repo")

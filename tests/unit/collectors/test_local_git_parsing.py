@@ -8,6 +8,7 @@ from doraflow.collectors.git.local import (
     CommitStreamParser,
     Walk,
     _auth_env,
+    _clone_url,
     parse_location,
     redact,
     to_commit,
@@ -96,6 +97,15 @@ def test_credentials_never_leave_through_urls_or_argv() -> None:
     assert env["GIT_CONFIG_VALUE_0"] == "Authorization: Basic eC1hY2Nlc3MtdG9rZW46dG9r"  # x-access-token:tok
     assert _auth_env("file:///srv/api.git", "tok") == {}
     assert _auth_env("https://github.com/acme/api.git", None) == {}
+    from_url = _auth_env("https://bot:pw@git.example.com:8443/a/b.git", None)
+    assert from_url["GIT_CONFIG_KEY_0"] == "http.https://git.example.com:8443/.extraHeader"
+    assert from_url["GIT_CONFIG_VALUE_0"] == "Authorization: Basic Ym90OnB3"  # bot:pw
+    # The URL git is given (and writes into the mirror's config) carries no credentials.
+    assert (
+        _clone_url(parse_location("https://bot:pw@git.example.com/a/b.git"))
+        == "https://git.example.com/a/b.git"
+    )
+    assert _clone_url(parse_location("git@github.com:a/b.git")) == "git@github.com:a/b.git"
 
 
 def test_walk_cursor_round_trip_and_garbage() -> None:

@@ -259,12 +259,24 @@ def _is_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
+def _clone_url(location: Location) -> str:
+    """The URL git is given. An https URL loses its `user:token@` (it is sent as a header instead,
+    see `_auth_env`), because git writes the clone URL into the mirror's config file in clear text."""
+    assert location.url is not None
+    return location.id if location.url.startswith("https://") else location.url
+
+
 def _auth_env(url: str | None, credentials: str | None) -> dict[str, str]:
     """HTTP credentials for git as environment config (not argv, which `ps` shows), scoped to the
-    URL's origin. `user:password`, or a token (sent as GitHub's `x-access-token` user)."""
-    if not url or not credentials or not url.startswith("https://"):
+    URL's origin: the Integration's credentials, else the `user:password@` of the URL itself.
+    `user:password`, or a token (sent as GitHub's `x-access-token` user)."""
+    if not url or not url.startswith("https://"):
         return {}
     parts = urlsplit(url)
+    if not credentials and parts.username:
+        credentials = parts.username + (f":{parts.password}" if parts.password is not None else "")
+    if not credentials:
+        return {}
     origin = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     user, sep, password = credentials.partition(":")
     basic = f"{user}:{password}" if sep else f"x-access-token:{credentials}"
@@ -574,7 +586,7 @@ class LocalGitClient(SourceClient):
             shutil.rmtree(partial, ignore_errors=True)
             logger.info("cloning repository", extra={"repository": location.name, "url": location.public_url})
             try:
-                await git.run(["clone", "--mirror", "--quiet", location.url, str(partial)])
+                await git.run(["clone", "--mirror", "--quiet", _clone_url(location), str(partial)])
             except GitError as exc:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise _explain(exc, location) from None
