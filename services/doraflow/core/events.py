@@ -155,7 +155,10 @@ class DeploymentData(EventData):
     url: str | None = None
 
     def natural_key(self) -> str:
-        return self.deployment_id
+        """Scoped by repository: two repositories tagging `v1.0.0` are two deployments."""
+        if self.repository is None:
+            return self.deployment_id
+        return f"{self.repository.provider}:{self.repository.id}:{self.deployment_id}"
 
     def partition_scope(self) -> str:
         return self.repository.name if self.repository else (self.service or "-")
