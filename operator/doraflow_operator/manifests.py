@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from doraflow.core.resources import API_GROUP, Integration
+from doraflow.core.resources import API_GROUP, Integration, Organization
 from doraflow.core.settings import Settings
 
 MANAGED_BY = "doraflow-operator"
@@ -55,28 +55,34 @@ def labels(integration: Integration) -> dict[str, str]:
     }
 
 
-def integration_document(integration: Integration) -> str:
-    """The Integration as the collector reads it from `--config` (the same schema as the CRD)."""
-    document = {
-        "apiVersion": integration.api_version,
-        "kind": "Integration",
-        "metadata": {"name": integration.metadata.name, "namespace": integration.metadata.namespace},
-        "spec": integration.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+def _document(resource: Integration | Organization) -> dict[str, Any]:
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": {"name": resource.metadata.name, "namespace": resource.metadata.namespace},
+        "spec": resource.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
-    return yaml.safe_dump(document, sort_keys=True)
 
 
-def config_hash(integration: Integration) -> str:
-    """Changes whenever the spec does; stamped on the pod template so a spec change rolls the pods."""
-    return hashlib.sha256(integration_document(integration).encode()).hexdigest()[:16]
+def collector_config(integration: Integration, organization: Organization) -> str:
+    """What the collector reads with `--config`: its Integration and the Organization it belongs to
+    (for the slug and topic settings), in the same schema as the CRDs."""
+    return yaml.safe_dump_all([_document(organization), _document(integration)], sort_keys=True)
 
 
-def collector_config_map(integration: Integration, owner: Mapping[str, Any]) -> dict[str, Any]:
+def config_hash(integration: Integration, organization: Organization) -> str:
+    """Changes whenever either spec does; stamped on the pod template so a change rolls the pods."""
+    return hashlib.sha256(collector_config(integration, organization).encode()).hexdigest()[:16]
+
+
+def collector_config_map(
+    integration: Integration, organization: Organization, owner: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(integration, owner),
-        "data": {"integration.yaml": integration_document(integration)},
+        "data": {"integration.yaml": collector_config(integration, organization)},
     }
 
 
@@ -128,7 +134,7 @@ def collector_access(integration: Integration, owner: Mapping[str, Any]) -> list
 
 
 def collector_deployment(
-    integration: Integration, owner: Mapping[str, Any], settings: Settings
+    integration: Integration, organization: Organization, owner: Mapping[str, Any], settings: Settings
 ) -> dict[str, Any]:
     spec = integration.spec
     kind = spec.provider.kind
@@ -219,7 +225,7 @@ def collector_deployment(
             "template": {
                 "metadata": {
                     "labels": labels(integration),
-                    "annotations": {"doraflow.dev/config-hash": config_hash(integration)},
+                    "annotations": {"doraflow.dev/config-hash": config_hash(integration, organization)},
                 },
                 "spec": {
                     "serviceAccountName": name,

@@ -255,8 +255,8 @@ async def reconcile_integration(
     owner = owner_reference(body)
     for manifest in collector_access(integration, owner):
         await cluster.apply(manifest)
-    await cluster.apply(collector_config_map(integration, owner))
-    await cluster.apply(collector_deployment(integration, owner, settings))
+    await cluster.apply(collector_config_map(integration, organization, owner))
+    await cluster.apply(collector_deployment(integration, organization, owner, settings))
 
     name = collector_name(integration)
     deployment = await cluster.get_deployment(namespace, name) or {}

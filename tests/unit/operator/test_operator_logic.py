@@ -5,15 +5,23 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from doraflow.collectors.service import load_integration
 from doraflow.core.bus import MemoryBus
-from doraflow.core.resources import Integration
+from doraflow.core.resources import Integration, Organization
 from doraflow.core.settings import Settings
 from doraflow_operator.conditions import Verdict, merge_conditions, status_changed
-from doraflow_operator.manifests import collector_deployment, collector_name, config_hash, owner_reference
+from doraflow_operator.manifests import (
+    collector_config_map,
+    collector_deployment,
+    collector_name,
+    config_hash,
+    owner_reference,
+)
 from doraflow_operator.reconcile import (
     Registration,
     delete_organization_topics,
@@ -46,6 +54,9 @@ INTEGRATION: dict[str, Any] = {
         "scope": {"repositories": ["acme/*"]},
     },
 }
+
+
+ORG = Organization.model_validate(ORGANIZATION)
 
 
 class FakeCluster:
@@ -110,7 +121,7 @@ def integration(**spec: Any) -> Integration:
 
 
 def test_deployment_is_owned_configured_and_restricted() -> None:
-    manifest = collector_deployment(integration(), owner_reference(INTEGRATION), SETTINGS)
+    manifest = collector_deployment(integration(), ORG, owner_reference(INTEGRATION), SETTINGS)
     assert manifest["metadata"]["ownerReferences"] == [
         {
             "apiVersion": "doraflow.dev/v1alpha1",
@@ -148,15 +159,15 @@ def test_deployment_is_owned_configured_and_restricted() -> None:
 
 def test_work_providers_get_the_work_collector_and_suspend_scales_to_zero() -> None:
     manifest = collector_deployment(
-        integration(provider="jira", suspend=True), owner_reference(INTEGRATION), SETTINGS
+        integration(provider="jira", suspend=True), ORG, owner_reference(INTEGRATION), SETTINGS
     )
     assert manifest["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["collect", "work"]
     assert manifest["spec"]["replicas"] == 0
 
 
 def test_spec_change_changes_the_pod_template_hash() -> None:
-    assert config_hash(integration()) == config_hash(integration())
-    assert config_hash(integration()) != config_hash(integration(backfillDays=30))
+    assert config_hash(integration(), ORG) == config_hash(integration(), ORG)
+    assert config_hash(integration(), ORG) != config_hash(integration(backfillDays=30), ORG)
 
 
 def test_long_names_stay_within_label_limits() -> None:
@@ -286,3 +297,14 @@ async def test_topics_are_deleted_only_with_the_delete_policy() -> None:
     doomed["spec"]["deletionPolicy"] = "Delete"
     assert len(await delete_organization_topics(doomed, bus=bus, settings=SETTINGS)) == 9
     assert await bus.list_topics() == set()
+
+
+def test_collector_config_is_exactly_what_the_collector_reads(tmp_path: Path) -> None:
+    config_map = collector_config_map(integration(), ORG, owner_reference(INTEGRATION))
+    path = tmp_path / "integration.yaml"
+    path.write_text(config_map["data"]["integration.yaml"])
+    found, organization = load_integration(path, "team-a/acme-github")
+    assert found.spec == integration().spec
+    assert organization is not None
+    assert organization.slug == "acme"
+    assert organization.spec.kafka.partitions == 3
