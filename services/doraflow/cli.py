@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from doraflow.core import migrate
-from doraflow.core.database import create_engine
+from doraflow.core.bus import create_bus
+from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.logging import configure_logging
 from doraflow.core.service import add_service_endpoints, serve
 from doraflow.core.settings import Settings, get_settings
@@ -37,6 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run everything in one process with embedded storage")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
+
+    collect = commands.add_parser("collect", help="run the collector of one Integration")
+    collect.add_argument("kind", choices=["git", "work"], help="git providers or work trackers")
+    collect.add_argument("--integration", required=True, metavar="NS/NAME")
+    collect.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="YAML with the Integration (and Organization)",
+    )
+    collect.add_argument("--host", default="0.0.0.0")  # noqa: S104 - in a Pod, listen on the Pod's address
+    collect.add_argument("--port", type=int, help="default: 8000 for git, 8001 for work")
+
+    operator = commands.add_parser("operator", help="run the Kubernetes operator (kopf)")
+    operator.add_argument("--liveness-port", type=int, default=8081)
     return parser
 
 
@@ -75,6 +94,45 @@ async def run_up(settings: Settings, host: str, port: int) -> None:
         await engine.dispose()
 
 
+async def run_collect(
+    settings: Settings, kind: str, key: str, config: Path, host: str, port: int | None
+) -> None:
+    from doraflow.collectors.credentials import load_credentials
+    from doraflow.collectors.cursors import DatabaseCursorStore
+    from doraflow.collectors.kubernetes_status import KubernetesStatusReporter
+    from doraflow.collectors.service import default_port, load_integration, run_collector
+
+    integration, organization = load_integration(config, key)
+    if integration.spec.provider.kind != kind:
+        raise SystemExit(
+            f"{key} is a {integration.spec.provider.value} integration: run `doraflow collect "
+            f"{integration.spec.provider.kind}`"
+        )
+    # In a cluster the collector reports into its Integration's status; elsewhere it only logs.
+    reporter = (
+        await KubernetesStatusReporter.in_cluster() if os.environ.get("KUBERNETES_SERVICE_HOST") else None
+    )
+    engine = create_engine(settings)
+    bus = create_bus(settings.kafka_bootstrap_servers)
+    await bus.start()
+    try:
+        await run_collector(
+            settings,
+            integration,
+            load_credentials(),
+            bus,
+            DatabaseCursorStore(create_session_factory(engine)),
+            host=host,
+            port=port or default_port(integration),
+            organization=organization.slug if organization else None,
+            topic_settings=organization.spec.kafka if organization else None,
+            status_reporter=reporter,
+        )
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
@@ -83,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(run_migrate(settings, args.revision, args.downgrade))
     elif args.command == "up":
         asyncio.run(run_up(settings, args.host, args.port))
+    elif args.command == "collect":
+        asyncio.run(run_collect(settings, args.kind, args.integration, args.config, args.host, args.port))
+    elif args.command == "operator":
+        from doraflow_operator.main import run_operator
+
+        asyncio.run(run_operator(settings, liveness_port=args.liveness_port))
     return 0
 
 
