@@ -246,7 +246,7 @@ class AnalyticsService:
                 for name in DORA_METRICS
                 if name in results[1]
             }
-        encoded = orjson.dumps(body)
+        encoded = orjson.dumps(body, option=orjson.OPT_UTC_Z)
         if key is not None:
             await self._store(principal, key, encoded)
         return CachedAnswer(encoded, False)
@@ -294,7 +294,8 @@ class AnalyticsService:
                 "granularity": granularity,
                 "series": series,
                 "generated_at": datetime.now(UTC),
-            }
+            },
+            option=orjson.OPT_UTC_Z,
         )
         if key is not None:
             await self._store(principal, key, encoded)
@@ -324,7 +325,8 @@ class AnalyticsService:
                 "window": {"start": window.start, "end": window.end},
                 "metrics": {name: metric_json(result) for name, result in results.items()},
                 "generated_at": datetime.now(UTC),
-            }
+            },
+            option=orjson.OPT_UTC_Z,
         )
         if key is not None:
             await self._store(principal, key, encoded)

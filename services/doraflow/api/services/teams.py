@@ -86,27 +86,22 @@ async def list_teams(
 
 
 async def _counts(session: AsyncSession, team_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
-    result = dict.fromkeys(team_ids, (0, 0))
     if not team_ids:
-        return result
-    members = dict(
-        (
-            await session.execute(
-                select(TeamMember.team_id, func.count())
-                .where(TeamMember.team_id.in_(team_ids))
-                .group_by(TeamMember.team_id)
-            )
-        ).tuples()
-    )
-    repositories = dict(
-        (
-            await session.execute(
-                select(TeamRepository.team_id, func.count())
-                .where(TeamRepository.team_id.in_(team_ids))
-                .group_by(TeamRepository.team_id)
-            )
-        ).tuples()
-    )
+        return {}
+    members: dict[uuid.UUID, int] = {}
+    for team_id, count in await session.execute(
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.team_id.in_(team_ids))
+        .group_by(TeamMember.team_id)
+    ):
+        members[team_id] = count
+    repositories: dict[uuid.UUID, int] = {}
+    for team_id, count in await session.execute(
+        select(TeamRepository.team_id, func.count())
+        .where(TeamRepository.team_id.in_(team_ids))
+        .group_by(TeamRepository.team_id)
+    ):
+        repositories[team_id] = count
     return {team_id: (members.get(team_id, 0), repositories.get(team_id, 0)) for team_id in team_ids}
 
 

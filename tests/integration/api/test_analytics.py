@@ -1,0 +1,331 @@
+"""Analytics: the DORA answer's shape, scopes, windows, the trend, flow, drill-downs and caching."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from doraflow.api.ratelimit import RateLimits
+from doraflow.api.services.analytics import MetricsScope
+from doraflow.metrics import MetricResult, Tier, Window
+from tests.integration.api.conftest import Api
+from tests.integration.api.dataset import seed_dataset
+
+pytestmark = pytest.mark.integration
+
+DORA = {
+    "deployment_frequency",
+    "lead_time_for_changes",
+    "change_failure_rate",
+    "failed_deployment_recovery_time",
+    "time_to_restore_service",
+    "rework_rate",
+}
+
+
+class RecordingSource:
+    """A `MetricsSource` that remembers what it was asked and answers fixed numbers."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[MetricsScope, list[Window], int]] = []
+
+    async def dora(
+        self, session: AsyncSession, scope: MetricsScope, windows: Sequence[Window], *, benchmark: int
+    ) -> list[Mapping[str, MetricResult]]:
+        self.calls.append((scope, list(windows), benchmark))
+        return [
+            {
+                name: MetricResult(name, 1.5, "seconds", Tier.ELITE, 3, median=1.5, p75=2.0, p90=3.0)
+                if name != "rework_rate"
+                else MetricResult.unavailable(name, "ratio", "no deployments")
+                for name in DORA
+            }
+            for _ in windows
+        ]
+
+    async def flow(
+        self, session: AsyncSession, scope: MetricsScope, window: Window
+    ) -> Mapping[str, MetricResult]:
+        self.calls.append((scope, [window], 0))
+        return {
+            "pull_request_throughput": MetricResult("pull_request_throughput", 4.0, "pull_requests", None, 4)
+        }
+
+
+async def test_dora_answer_has_every_metric_with_tiers_and_reasons(api: Api) -> None:
+    org = await api.new_org()
+    await seed_dataset(api.factory, org.id, days=120)
+    response = await api.client.get("/api/v1/analytics/dora", params={"window": "90d"}, headers=org.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["metrics"]) == DORA
+    for name, metric in body["metrics"].items():
+        assert {"value", "unit", "tier", "sample_size", "reason", "median", "p75", "p90"} <= set(metric), name
+        assert (metric["value"] is None) == (metric["reason"] is not None), name
+    assert body["metrics"]["deployment_frequency"]["tier"] in {"elite", "high", "medium", "low"}
+    lead = body["metrics"]["lead_time_for_changes"]
+    assert lead["unit"] == "seconds"
+    assert lead["median"] <= lead["p75"] <= lead["p90"]
+    assert set(lead["details"]["cycle_time_breakdown"]) >= {"coding", "pickup", "review", "deploy"}
+    assert body["benchmark"] == 2023
+    assert body["scope"] == {"kind": "organization", "id": str(org.id), "name": org.slug.title()}
+    start, end = (
+        datetime.fromisoformat(body["window"]["start"]),
+        datetime.fromisoformat(body["window"]["end"]),
+    )
+    assert end - start == timedelta(days=90)
+    assert end.time() == datetime.min.time()
+    assert end > datetime.now(UTC)
+    assert body["previous"] is None
+
+    older = await api.client.get(
+        "/api/v1/analytics/dora",
+        params={"window": "30d", "benchmark": "2021", "compare": True},
+        headers=org.headers,
+    )
+    assert older.json()["benchmark"] == 2021
+    assert set(older.json()["previous"]) == DORA
+    # 2021 has tiers for time to restore; 2023 does not (it has failed deployment recovery time).
+    assert body["metrics"]["time_to_restore_service"]["tier"] is None
+
+    empty_org = await api.new_org()
+    empty = (await api.client.get("/api/v1/analytics/dora", headers=empty_org.headers)).json()
+    assert all(m["value"] is None and m["reason"] for m in empty["metrics"].values())
+
+
+async def test_scopes_are_resolved_to_repositories(make_api: object) -> None:
+    source = RecordingSource()
+    api: Api = await make_api()  # type: ignore[operator]
+    api.app.state.doraflow.analytics.source = source
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=3)
+    team = data.team_ids["payments"]
+    for params, expected in [
+        ({}, None),
+        (
+            {"scope": "team", "id": str(team)},
+            {data.repository_ids["acme/checkout"], data.repository_ids["acme/payments"]},
+        ),
+        (
+            {"scope": "repository", "id": str(data.repository_ids["acme/web"])},
+            {data.repository_ids["acme/web"]},
+        ),
+    ]:
+        response = await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)
+        assert response.status_code == 200, response.text
+        scope, windows, benchmark = source.calls[-1]
+        assert scope.organization_id == org.id
+        assert (None if scope.repository_ids is None else set(scope.repository_ids)) == expected
+        assert len(windows) == 1
+        assert benchmark == 2023
+    body = response.json()
+    assert body["metrics"]["rework_rate"] == {
+        "value": None,
+        "unit": "ratio",
+        "tier": None,
+        "benchmark": None,
+        "sample_size": 0,
+        "reason": "no deployments",
+        "median": None,
+        "p75": None,
+        "p90": None,
+        "details": {},
+    }
+    missing_id = await api.client.get("/api/v1/analytics/dora", params={"scope": "team"}, headers=org.headers)
+    assert missing_id.status_code == 422
+    assert missing_id.json()["errors"][0]["field"] == "id"
+    unknown = await api.client.get(
+        "/api/v1/analytics/dora", params={"scope": "team", "id": str(uuid.uuid4())}, headers=org.headers
+    )
+    assert unknown.status_code == 404
+
+
+async def test_windows_and_their_errors_name_the_field(api: Api) -> None:
+    org = await api.new_org()
+    ok = await api.client.get(
+        "/api/v1/analytics/dora",
+        params={"from": "2025-01-01", "to": "2025-02-01T00:00:00Z"},
+        headers=org.headers,
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["window"] == {"start": "2025-01-01T00:00:00Z", "end": "2025-02-01T00:00:00Z"}
+    for params, field in [
+        ({"window": "14d"}, "window"),
+        ({"window": "30d", "from": "2025-01-01"}, "window"),
+        ({"to": "2025-01-01"}, "from"),
+        ({"from": "2025-02-01", "to": "2025-01-01"}, "to"),
+        ({"from": "2015-01-01", "to": "2025-01-01"}, "from"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "1900-01-01"}, "from"),
+        ({"benchmark": "2019"}, "benchmark"),
+        ({"scope": "galaxy"}, "scope"),
+        ({"scope": "team", "id": "not-a-uuid"}, "id"),
+    ]:
+        response = await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["field"] == field, (params, response.json())
+        assert field in response.json()["detail"]
+
+
+async def test_answers_are_cached_under_the_seed_keys(api: Api) -> None:
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=40)
+    repo = data.repository_ids["acme/checkout"]
+    params = {"scope": "repository", "id": str(repo), "window": "30d"}
+    first = await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)
+    second = await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert first.content == second.content
+    stored = [key.decode() async for key in api.cache._client.scan_iter(match=f"metrics:dora:{repo}:*")]
+    assert len(stored) == 1
+    assert 0 < await api.cache._client.ttl(stored[0]) <= 60
+
+    await api.client.get("/api/v1/analytics/dora", headers=org.headers)
+    assert [k async for k in api.cache._client.scan_iter(match=f"metrics:dora:org:{org.id}:*")]
+    await api.client.get(
+        "/api/v1/analytics/flow",
+        params={"scope": "team", "id": str(data.team_ids["web"])},
+        headers=org.headers,
+    )
+    assert [k async for k in api.cache._client.scan_iter(match=f"metrics:flow:team:{data.team_ids['web']}:*")]
+
+    # The processor's invalidation pattern drops it; the next answer is computed again.
+    await api.cache.delete_pattern(f"metrics:*:{repo}:*")
+    third = await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)
+    assert third.headers["x-cache"] == "miss"
+
+    # Another organization asking for the same repository id never sees the cached answer.
+    other = await api.new_org()
+    stolen = await api.client.get("/api/v1/analytics/dora", params=params, headers=other.headers)
+    assert stolen.status_code == 404
+
+
+async def test_trend_buckets_cover_the_window(api: Api) -> None:
+    org = await api.new_org()
+    await seed_dataset(api.factory, org.id, days=100)
+    weekly = await api.client.get(
+        "/api/v1/analytics/dora/trend", params={"window": "90d", "granularity": "week"}, headers=org.headers
+    )
+    assert weekly.status_code == 200, weekly.text
+    body = weekly.json()
+    series = body["series"]
+    assert 13 <= len(series) <= 14
+    assert series[0]["start"] == body["window"]["start"]
+    assert series[-1]["end"] == body["window"]["end"]
+    for earlier, later in itertools.pairwise(series):
+        assert earlier["end"] == later["start"]
+        assert datetime.fromisoformat(later["start"]).weekday() == 0
+    assert set(series[-1]["metrics"]) == DORA
+    assert sum(p["metrics"]["deployment_frequency"]["sample_size"] for p in series) > 20
+
+    daily = await api.client.get(
+        "/api/v1/analytics/dora/trend",
+        params={
+            "window": "7d",
+            "granularity": "day",
+            "metric": ["deployment_frequency", "lead_time_for_changes"],
+        },
+        headers=org.headers,
+    )
+    points = daily.json()["series"]
+    assert len(points) == 7
+    assert not any(p["partial"] for p in points)
+    assert set(points[0]["metrics"]) == {"deployment_frequency", "lead_time_for_changes"}
+    monthly = await api.client.get(
+        "/api/v1/analytics/dora/trend",
+        params={"from": "2025-01-15", "to": "2025-04-01", "granularity": "month"},
+        headers=org.headers,
+    )
+    assert [p["start"][:10] for p in monthly.json()["series"]] == ["2025-01-15", "2025-02-01", "2025-03-01"]
+    assert [p["partial"] for p in monthly.json()["series"]] == [True, False, False]
+    too_many = await api.client.get(
+        "/api/v1/analytics/dora/trend",
+        params={"from": "2023-01-01", "to": "2025-06-01", "granularity": "day"},
+        headers=org.headers,
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "granularity"
+
+
+async def test_flow_metrics(api: Api) -> None:
+    org = await api.new_org()
+    await seed_dataset(api.factory, org.id, days=40)
+    response = await api.client.get("/api/v1/analytics/flow", headers=org.headers)
+    assert response.status_code == 200
+    metrics = response.json()["metrics"]
+    assert {
+        "pull_request_throughput",
+        "pull_request_size",
+        "time_to_first_review",
+        "review_depth",
+        "code_churn",
+    } <= set(metrics)
+    assert metrics["pull_request_throughput"]["value"] > 0
+
+
+async def test_drill_downs_list_the_items_behind_the_numbers(api: Api) -> None:
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=60)
+    dora = (
+        await api.client.get("/api/v1/analytics/dora", params={"window": "30d"}, headers=org.headers)
+    ).json()
+    deployments: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await api.client.get(
+            "/api/v1/analytics/deployments",
+            params={"window": "30d", "limit": 7, **({"cursor": cursor} if cursor else {})},
+            headers=org.headers,
+        )
+        assert page.status_code == 200, page.text
+        deployments += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert len({d["id"] for d in deployments}) == len(deployments)
+    started = [d["started_at"] for d in deployments]
+    assert started == sorted(started, reverse=True)
+    successful = [d for d in deployments if d["status"] == "success"]
+    assert (
+        len(successful) >= dora["metrics"]["deployment_frequency"]["sample_size"] - 2
+    )  # finish vs start edge
+
+    failed = await api.client.get(
+        "/api/v1/analytics/deployments", params={"window": "30d", "status": "failed"}, headers=org.headers
+    )
+    assert all(d["status"] == "failed" for d in failed.json()["items"])
+
+    prs = await api.client.get(
+        "/api/v1/analytics/pull-requests",
+        params={"scope": "repository", "id": str(data.repository_ids["acme/web"]), "limit": 200},
+        headers=org.headers,
+    )
+    items = prs.json()["items"]
+    assert items
+    assert {p["repository"] for p in items} == {"acme/web"}
+    assert all(p["merged_at"] is not None and p["opened_at"] <= p["merged_at"] for p in items)
+    assert any(p["first_deployed_at"] for p in items)
+
+    incidents = await api.client.get(
+        "/api/v1/analytics/incidents", params={"window": "180d", "sort": "created_at"}, headers=org.headers
+    )
+    rows = incidents.json()["items"]
+    assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
+    with_incidents = [d for d in deployments if d["incident_count"]]
+    if with_incidents:
+        assert {d["id"] for d in with_incidents} <= {r["deployment_id"] for r in rows}
+
+
+async def test_analytics_rate_limit_headers(make_api: object) -> None:
+    api: Api = await make_api(RateLimits(per_ip=1000, per_key=1000))  # type: ignore[operator]
+    org = await api.new_org()
+    response = await api.client.get("/api/v1/analytics/dora", headers=org.headers)
+    assert response.headers["ratelimit-limit"] == "1000"
+    assert int(response.headers["ratelimit-remaining"]) == 999
