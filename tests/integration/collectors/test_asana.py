@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from doraflow.collectors.base import Batch, CollectorError, Resource
 from doraflow.collectors.cursors import MemoryCursorStore
 from doraflow.collectors.runtime import CollectorRuntime
+from doraflow.collectors.service import create_app
 from doraflow.collectors.webhooks import WEBHOOKS
 from doraflow.collectors.work.asana import AsanaClient
 from doraflow.collectors.work.webhooks import asana_handle, forget_asana_secrets
@@ -452,3 +454,35 @@ def test_asana_webhook_handshake_then_signed_deliveries() -> None:
     forget_asana_secrets()
     assert source.verify({"x-hook-signature": signature}, body, None) is not None
     assert source.verify({"x-hook-signature": signature}, body, "chosen-by-asana") is None
+
+
+async def test_the_collector_service_answers_the_handshake_and_triggers_a_sync(base_url: str) -> None:
+    """Through the runtime's HTTP app: `POST /webhooks/asana` is mounted for an Asana integration,
+    echoes the handshake secret, and a signed delivery schedules a sync of the named project."""
+    forget_asana_secrets()
+    asana = client(base_url)
+    bus = MemoryBus()
+    runtime = CollectorRuntime(
+        asana.integration, asana, bus, MemoryCursorStore(), organization="acme", topic_prefix="doraflow"
+    )
+    app = create_app(runtime, webhook_secret=None, webhook_debounce=0.0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as http:
+        handshake = await http.post("/webhooks/asana", headers={"X-Hook-Secret": "from-asana"})
+        assert handshake.status_code == 200
+        assert handshake.headers["x-hook-secret"] == "from-asana"
+        body = orjson.dumps(
+            {
+                "events": [
+                    {"action": "changed", "resource": ref("3002", "task"), "parent": ref("1201", "project")}
+                ]
+            }
+        )
+        unsigned = await http.post("/webhooks/asana", content=body)
+        assert unsigned.status_code == 401
+        signature = hmac.new(b"from-asana", body, hashlib.sha256).hexdigest()
+        delivery = await http.post("/webhooks/asana", content=body, headers={"X-Hook-Signature": signature})
+        assert delivery.status_code == 202
+        assert delivery.json()["syncs"] == [{"scope": "1201", "resource": "issues"}]
+        assert (await http.post("/webhooks/github", content=body)).status_code == 404  # not this provider's
+    await asana.aclose()
+    forget_asana_secrets()
