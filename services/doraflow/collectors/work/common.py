@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -312,18 +313,43 @@ Adapt = Callable[[httpx.Request, httpx.Response], Awaitable[httpx.Response]]
 
 
 class AdaptingTransport(httpx.AsyncBaseTransport):
-    """Wraps the real transport and lets a provider rewrite a response before `core.http` sees it."""
+    """Wraps the real transport and lets a provider rewrite a response before `core.http` sees it.
+
+    httpx applies `HTTPS_PROXY`/`NO_PROXY` only to transports it builds itself, so without an
+    explicit `inner` this one does the same for https requests (a collector behind a corporate
+    proxy must keep working when its client gains an adapter)."""
 
     def __init__(self, adapt: Adapt, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self._adapt = adapt
         self._inner = inner or httpx.AsyncHTTPTransport()
+        proxy = None if inner else _environment_proxy()
+        self._proxied = httpx.AsyncHTTPTransport(proxy=proxy) if proxy else None
+        self._no_proxy = [h.strip().lower().lstrip(".") for h in _env("NO_PROXY").split(",") if h.strip()]
+
+    def _transport_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        if self._proxied is None or url.scheme != "https":
+            return self._inner
+        host = url.host.lower()
+        if any(rule == "*" or host == rule or host.endswith("." + rule) for rule in self._no_proxy):
+            return self._inner
+        return self._proxied
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
+        response = await self._transport_for(request.url).handle_async_request(request)
         return await self._adapt(request, response)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name) or os.environ.get(name.lower()) or ""
+
+
+def _environment_proxy() -> str | None:
+    return _env("HTTPS_PROXY") or _env("ALL_PROXY") or None
 
 
 async def rewritten(
