@@ -20,6 +20,7 @@ from doraflow.api.auth import Authenticator, KeyHasher
 from doraflow.api.cache import DegradableCache
 from doraflow.api.dashboard import mount_dashboard
 from doraflow.api.deps import ApiContext
+from doraflow.api.fastpath import CachedAnalyticsMiddleware
 from doraflow.api.instrumentation import InstrumentationMiddleware
 from doraflow.api.problems import install_problem_handlers
 from doraflow.api.ratelimit import RateLimiter, RateLimitMiddleware, RateLimits
@@ -101,7 +102,11 @@ def create_app(
     )
     app.include_router(api_router())
     mount_dashboard(app)
-    # Outermost first: instrumentation sees every request, including those the limiter refuses.
+    # Added innermost first: instrumentation sees every request, including those the limiter
+    # refuses, and the cached-analytics fast path runs behind both.
+    app.add_middleware(
+        CachedAnalyticsMiddleware, authenticator=context.authenticator, analytics=context.analytics
+    )
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(degradable, limits, hasher), limits=limits)
     app.add_middleware(InstrumentationMiddleware)
     return app

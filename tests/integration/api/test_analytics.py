@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from doraflow.api.ratelimit import RateLimits
 from doraflow.api.services.analytics import MetricsScope
 from doraflow.metrics import MetricResult, Tier, Window
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import Api, bearer
 from tests.integration.api.dataset import seed_dataset
 
 pytestmark = pytest.mark.integration
@@ -329,3 +329,47 @@ async def test_analytics_rate_limit_headers(make_api: object) -> None:
     response = await api.client.get("/api/v1/analytics/dora", headers=org.headers)
     assert response.headers["ratelimit-limit"] == "1000"
     assert int(response.headers["ratelimit-remaining"]) == 999
+
+
+async def test_cache_hits_are_served_exactly_like_the_route(api: Api) -> None:
+    """Hits are answered before the framework (doraflow.api.fastpath); the answers must not differ."""
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=30)
+    team = str(data.team_ids["web"])
+    repo = str(data.repository_ids["acme/web"])
+    for path in [
+        "/api/v1/analytics/dora",
+        "/api/v1/analytics/dora?compare=true&benchmark=2021&window=7d",
+        f"/api/v1/analytics/dora?scope=team&id={team}",
+        "/api/v1/analytics/dora/trend?granularity=week",
+        f"/api/v1/analytics/dora/trend?scope=repository&id={repo}&window=30d&granularity=day",
+        "/api/v1/analytics/flow?window=7d",
+    ]:
+        miss = await api.client.get(path, headers=org.headers)
+        hit = await api.client.get(path, headers=org.headers)
+        assert miss.status_code == 200, (path, miss.text)
+        assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("miss", "hit"), path
+        assert hit.content == miss.content, path
+        assert hit.headers["content-type"] == "application/json"
+        assert "ratelimit-remaining" in hit.headers
+        # Parameters the fast path does not handle go to the route, which answers the same.
+        separator = "&" if "?" in path else "?"
+        routed = await api.client.get(f"{path}{separator}compare=1", headers=org.headers)
+        assert routed.status_code == 200, path
+
+    cached = f"/api/v1/analytics/dora?scope=repository&id={repo}"
+    assert (await api.client.get(cached, headers=org.headers)).status_code == 200
+    other = await api.new_org()
+    assert (await api.client.get(cached, headers=other.headers)).status_code == 404
+    assert (await api.client.get(cached)).status_code == 401
+    viewer = await api.key(org, "viewer")
+    assert (await api.client.get(cached, headers=bearer(viewer))).headers["x-cache"] == "hit"
+    key_id = next(
+        k["id"]
+        for k in (await api.client.get("/api/v1/api-keys", headers=org.headers)).json()["items"]
+        if viewer.startswith(k["prefix"])
+    )
+    await api.client.delete(f"/api/v1/api-keys/{key_id}", headers=org.headers)
+    revoked = await api.client.get(cached, headers=bearer(viewer))
+    assert revoked.status_code == 401
+    assert revoked.headers["content-type"] == "application/problem+json"

@@ -187,9 +187,10 @@ class AnalyticsService:
 
     # -- cache ---------------------------------------------------------------------------------
 
-    async def _cached(
+    async def cached(
         self, principal: Principal, key: str, kind: str, scope_id: uuid.UUID
     ) -> CachedAnswer | None:
+        """The cached answer under `key`, if any; 404 when it belongs to another organization."""
         raw = await self._cache.get(key)
         if raw is None or len(raw) < 16:
             return None
@@ -205,6 +206,35 @@ class AnalyticsService:
         span = f"{window.start:%Y%m%dT%H%M%S}-{window.end:%Y%m%dT%H%M%S}"
         return ":".join([span, *(str(p) for p in parts)])
 
+    # -- keys (shared with the fast path in `doraflow.api.fastpath`) ------------------------------
+
+    @staticmethod
+    def target(principal: Principal, kind: str, scope_id: uuid.UUID | None) -> uuid.UUID | None:
+        """The id a cache key names: the scope's id (the caller's organization by default)."""
+        return principal.organization_id if kind == "organization" and scope_id is None else scope_id
+
+    def dora_key(self, kind: str, target: uuid.UUID, window: Window, benchmark: int, compare: bool) -> str:
+        return _key("dora", kind, target, self._period(window, f"b{benchmark}", "cmp" if compare else "one"))
+
+    def trend_key(
+        self,
+        kind: str,
+        target: uuid.UUID,
+        window: Window,
+        benchmark: int,
+        granularity: str,
+        wanted: Sequence[str],
+    ) -> str:
+        period = self._period(window, f"b{benchmark}", f"trend-{granularity}", ",".join(wanted))
+        return _key("dora", kind, target, period)
+
+    def flow_key(self, kind: str, target: uuid.UUID, window: Window) -> str:
+        return _key("flow", kind, target, self._period(window))
+
+    @staticmethod
+    def wanted_metrics(metrics: Sequence[str]) -> list[str]:
+        return [m for m in DORA_METRICS if m in metrics] if metrics else list(DORA_METRICS)
+
     # -- answers ---------------------------------------------------------------------------------
 
     async def dora(
@@ -218,13 +248,11 @@ class AnalyticsService:
         benchmark: int,
         compare: bool,
     ) -> CachedAnswer:
-        target = principal.organization_id if kind == "organization" and scope_id is None else scope_id
+        target = self.target(principal, kind, scope_id)
         key = None
         if target is not None:
-            key = _key(
-                "dora", kind, target, self._period(window, f"b{benchmark}", "cmp" if compare else "one")
-            )
-            hit = await self._cached(principal, key, kind, target)
+            key = self.dora_key(kind, target, window, benchmark, compare)
+            hit = await self.cached(principal, key, kind, target)
             if hit is not None:
                 return hit
         scope = await self.resolve_scope(session, principal, kind, scope_id)
@@ -263,13 +291,12 @@ class AnalyticsService:
         granularity: str,
         metrics: Sequence[str],
     ) -> CachedAnswer:
-        wanted = [m for m in DORA_METRICS if m in metrics] if metrics else list(DORA_METRICS)
-        target = principal.organization_id if kind == "organization" and scope_id is None else scope_id
+        wanted = self.wanted_metrics(metrics)
+        target = self.target(principal, kind, scope_id)
         key = None
         if target is not None:
-            period = self._period(window, f"b{benchmark}", f"trend-{granularity}", ",".join(wanted))
-            key = _key("dora", kind, target, period)
-            hit = await self._cached(principal, key, kind, target)
+            key = self.trend_key(kind, target, window, benchmark, granularity, wanted)
+            hit = await self.cached(principal, key, kind, target)
             if hit is not None:
                 return hit
         scope = await self.resolve_scope(session, principal, kind, scope_id)
@@ -310,11 +337,11 @@ class AnalyticsService:
         scope_id: uuid.UUID | None,
         window: Window,
     ) -> CachedAnswer:
-        target = principal.organization_id if kind == "organization" and scope_id is None else scope_id
+        target = self.target(principal, kind, scope_id)
         key = None
         if target is not None:
-            key = _key("flow", kind, target, self._period(window))
-            hit = await self._cached(principal, key, kind, target)
+            key = self.flow_key(kind, target, window)
+            hit = await self.cached(principal, key, kind, target)
             if hit is not None:
                 return hit
         scope = await self.resolve_scope(session, principal, kind, scope_id)
