@@ -12,6 +12,9 @@ process over loopback with a keep-alive HTTP/1.1 load generator (`DORAFLOW_BENCH
 closed-loop connections, default 16), after a warm-up. Every request is authenticated with an API
 key and answered from the cache (`X-Cache: hit`), which is what a dashboard full of viewers causes.
 
+`DORAFLOW_BENCH_LIMITS=off` disables rate limiting and `DORAFLOW_BENCH_CACHE=memory` swaps Redis
+for the in-process cache, to see what each costs.
+
 Prints requests/s, latency percentiles and status counts; also the latency of a few uncached
 answers on the seeded dataset, for reference (the 1M-commit uncached target belongs to the metrics
 package's query layer). Exit status 1 when a target is missed.

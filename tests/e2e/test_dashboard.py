@@ -116,6 +116,8 @@ async def test_sign_in_change_window_and_drill_down(served: Served, browser: Bro
 
     await page.goto(served.url + "/")
     await page.wait_for_selector("#login:not([hidden])")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "login.png"))
 
     # A wrong key is refused with a message, and nothing is shown.
     await page.fill("#api-key", "dfk_00000000_not-a-real-key-but-long-enough-0000")
@@ -173,8 +175,8 @@ async def test_sign_in_change_window_and_drill_down(served: Served, browser: Bro
     await page.click('.tabs button[data-tab="pull-requests"]')
     await ready(page)
     await page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    await page.screenshot(path=str(SCREENSHOTS / "dashboard-above-the-fold.png"))
 
     assert problems == []
 

@@ -341,13 +341,15 @@
           {
             type: "bar", label: "Deployments", yAxisID: "y",
             data: trend.series.map((p) => (p.metrics.deployment_frequency || {}).sample_size || 0),
-            backgroundColor: trend.series.map((p) => (p.partial ? "rgba(124,156,255,.35)" : "rgba(124,156,255,.8)")),
+            // Partial buckets (the week still running, a window cut mid-week) are drawn faded.
+            backgroundColor: (ctx) => (ctx.dataIndex !== undefined && trend.series[ctx.dataIndex]?.partial
+              ? "rgba(124,156,255,.35)" : "rgba(124,156,255,.85)"),
             borderRadius: 5, maxBarThickness: 26,
           },
           {
             type: "line", label: "Lead time (median)", yAxisID: "y1",
             data: trend.series.map((p) => hoursOf(p.metrics.lead_time_for_changes)),
-            borderColor: COLORS.elite, backgroundColor: COLORS.elite, tension: 0.35, pointRadius: 3, spanGaps: true,
+            borderColor: COLORS.elite, backgroundColor: COLORS.elite, cubicInterpolationMode: "monotone", pointRadius: 3, spanGaps: true,
           },
         ],
       },
@@ -355,8 +357,14 @@
         y: { position: "left", beginAtZero: true, title: { display: true, text: "deployments" }, ticks: { precision: 0 } },
         y1: { position: "right", beginAtZero: true, grid: { display: false }, title: { display: true, text: "lead time" },
           ticks: { callback: axisHours } },
-      }, (item) => (item.dataset.yAxisID === "y1" ? `${item.dataset.label}: ${durationText(item.raw * 3600)}` : null)),
+      }, (item) => (item.dataset.yAxisID === "y1" ? `${item.dataset.label}: ${durationText(item.raw * 3600)}`
+        : `${item.dataset.label}: ${item.raw}${trend.series[item.dataIndex].partial ? " (partial week)" : ""}`)),
     });
+    // The legend would take its swatch from the first bar, which is often a faded partial week.
+    const legend = state.charts["chart-throughput"].options.plugins.legend;
+    legend.labels.generateLabels = (c) => Chart.defaults.plugins.legend.labels.generateLabels(c).map((label, i) => (
+      i === 0 ? { ...label, fillStyle: "rgba(124,156,255,.85)", strokeStyle: "rgba(124,156,255,.85)" } : label));
+    state.charts["chart-throughput"].update("none");
   }
 
   function renderStability(trend) {
@@ -377,7 +385,7 @@
           {
             type: "line", label: META[recovery].label, yAxisID: "y1",
             data: trend.series.map((p) => hoursOf(p.metrics[recovery])),
-            borderColor: COLORS.medium, backgroundColor: COLORS.medium, tension: 0.35, pointRadius: 3, spanGaps: true,
+            borderColor: COLORS.medium, backgroundColor: COLORS.medium, cubicInterpolationMode: "monotone", pointRadius: 3, spanGaps: true,
           },
         ],
       },
