@@ -22,7 +22,7 @@ from doraflow.api.dashboard import mount_dashboard
 from doraflow.api.deps import ApiContext
 from doraflow.api.fastpath import CachedAnalyticsMiddleware
 from doraflow.api.instrumentation import InstrumentationMiddleware
-from doraflow.api.problems import install_problem_handlers
+from doraflow.api.problems import BodyLimit, install_problem_handlers
 from doraflow.api.ratelimit import RateLimiter, RateLimitMiddleware, RateLimits
 from doraflow.api.routes import api_router
 from doraflow.api.services.analytics import AnalyticsService, MetricsSource
@@ -34,6 +34,7 @@ from doraflow.core.service import add_service_endpoints
 from doraflow.core.settings import Settings
 
 SERVICE_NAME = "doraflow-api"
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def _version() -> str:
@@ -108,5 +109,8 @@ def create_app(
         CachedAnalyticsMiddleware, authenticator=context.authenticator, analytics=context.analytics
     )
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(degradable, limits, hasher), limits=limits)
+    # Bounded bodies: the largest legitimate request (a deployment listing 10,000 commits) is
+    # well below this; anything larger is refused (413) before it is read into memory.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(InstrumentationMiddleware)
     return app

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -210,3 +211,50 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with a problem document (413).
+
+    A declared `Content-Length` over the limit is refused before anything is read; a chunked body
+    is counted as it streams in and refused when it passes the limit (raised as an HTTP exception
+    from `receive`, so the route's exception handlers render it). FastAPI's own `max_body_size`
+    answers in plain text, which is why the limit lives here.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+                if declared < 0 or declared > self.max_bytes:
+                    too_large = declared > self.max_bytes
+                    response = problem_response(
+                        413 if too_large else 400,
+                        detail=self._detail() if too_large else "invalid Content-Length header",
+                        instance=scope.get("path"),
+                    )
+                    await response(scope, receive, send)
+                    return
+                break
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise StarletteHTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _detail(self) -> str:
+        return f"request bodies are limited to {self.max_bytes} bytes"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from tests.integration.api.conftest import Api
@@ -53,6 +55,26 @@ async def test_malformed_bodies(api: Api) -> None:
     )
     assert settings.status_code == 422
     assert settings.json()["errors"][0]["field"] == "settings"
+
+
+async def test_oversized_bodies_are_refused(api: Api) -> None:
+    org = await api.new_org()
+    huge = b'{"deployment_id": "d", "service": "s", "url": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    response = await api.client.post(
+        "/api/v1/deployments", content=huge, headers={**org.headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536]
+
+    streamed = await api.client.post(
+        "/api/v1/deployments", content=chunks(), headers={**org.headers, "content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.headers["content-type"] == "application/problem+json"
 
 
 async def test_routing_errors_are_problems_too(api: Api) -> None:
