@@ -30,24 +30,31 @@ from urllib.parse import quote
 import httpx
 
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.git.gitlab import (
-    FATAL_HTTP,
+from doraflow.collectors.git.common import (
+    USER_FIXABLE_HTTP_ERRORS,
     Clock,
     DeploySighting,
     Lane,
     Paired,
-    TimeWindow,
-    WindowRun,
-    excluded,
+    ProviderAccess,
+    Shipped,
+    WindowPass,
+    backfill_horizon,
+    expand_scope,
     glob_match,
-    http_failure,
     is_glob,
+    is_hotfix,
     iso,
     literal_prefix,
-    matches_any,
-    parse_time,
+    parse_time_or_none,
     person,
+    repository_ref,
+    resolve_again,
+    shipped_without_listing,
     stream_lane,
+    stream_window,
+    unresolved_scope,
+    user_error,
     utc_now,
 )
 from doraflow.core.events import (
@@ -72,6 +79,13 @@ DIFFSTAT_PAGES = 5
 SHIPPED_PAGES = 10
 KEPT_PARAMS = ("sort", "fields", "q", "pagelen", "state", "exclude", "include", "role")
 COMPLETED_STATUS = {"SUCCESSFUL": "success", "FAILED": "failed", "ERROR": "failed", "STOPPED": "cancelled"}
+
+ACCESS = ProviderAccess(
+    provider="Bitbucket",
+    repository_format="workspace/repo-slug",
+    required_access="repository, pull request and pipeline read permissions",
+    visibility="the account or access token must have read access to the repository",
+)
 
 Params = list[tuple[str, Any]]
 
@@ -121,9 +135,9 @@ class BitbucketClient(SourceClient):
         )
         rules = integration.spec.deployments
         self.environment_pattern = re.compile(rules.environment_pattern)
-        self.deployment_pattern = rules.deployment_pattern
+        self.deployment_pattern = re.compile(rules.deployment_pattern)
         self.tag_pattern = re.compile(rules.tag_pattern)
-        self.hotfix_pattern = rules.hotfix_pattern
+        self.hotfix_pattern = re.compile(rules.hotfix_pattern)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -156,19 +170,17 @@ class BitbucketClient(SourceClient):
     # ---- scopes -----------------------------------------------------------------------------------
 
     async def list_scopes(self) -> list[ScopeRef]:
-        scope = self.integration.spec.scope
-        found: dict[str, ScopeRef] = {}
         try:
-            if not scope.repositories:
-                async for page, _ in self._pages("/repositories", [("role", "member")]):
-                    for repository in page:
-                        found.setdefault(repository["uuid"], _repository_scope(repository))
-            for pattern in scope.repositories:
-                for ref in await self._resolve(pattern):
-                    found.setdefault(ref.id, ref)
-        except FATAL_HTTP as exc:
-            raise http_failure("Bitbucket", exc, None) from exc
-        return [ref for ref in found.values() if not excluded(ref.name, scope.exclude)]
+            return await expand_scope(
+                self.integration.spec.scope, visible=self._member_repositories, resolve=self._resolve
+            )
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, None) from exc
+
+    async def _member_repositories(self) -> AsyncIterator[ScopeRef]:
+        async for page, _ in self._pages("/repositories", [("role", "member")]):
+            for repository in page:
+                yield _repository_scope(repository)
 
     async def _resolve(self, pattern: str) -> list[ScopeRef]:
         """`workspace/slug` is looked up directly, `workspace/*` lists the workspace. What is not found
@@ -178,7 +190,7 @@ class BitbucketClient(SourceClient):
             try:
                 return [_repository_scope(await self._get(f"/repositories/{_path(pattern)}"))]
             except NotFoundError:
-                return [_unresolved(pattern, f"Bitbucket repository {pattern} not found")]
+                return [unresolved_scope(pattern, f"Bitbucket repository {pattern} not found")]
         workspace = literal_prefix(pattern)
         if not workspace or "/" in workspace:
             raise CollectorError(
@@ -191,7 +203,7 @@ class BitbucketClient(SourceClient):
             async for page, _ in self._pages(f"/repositories/{quote(workspace, safe='')}"):
                 refs.extend(_repository_scope(r) for r in page if glob_match(r["full_name"], pattern))
         except NotFoundError:
-            return [_unresolved(pattern, f"Bitbucket workspace {workspace} not found")]
+            return [unresolved_scope(pattern, f"Bitbucket workspace {workspace} not found")]
         return refs
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -201,8 +213,8 @@ class BitbucketClient(SourceClient):
     ) -> AsyncIterator[Batch]:
         try:
             if scope.attributes.get("unresolved"):
-                scope = await self._re_resolve(scope)
-            repository = _repository(scope)
+                scope = await resolve_again(scope, self._resolve, ACCESS)
+            repository = repository_ref("bitbucket", scope)
             if resource is Resource.COMMITS:
                 async for batch in self._commits(scope, repository, cursor):
                     yield batch
@@ -212,27 +224,11 @@ class BitbucketClient(SourceClient):
             elif resource is Resource.DEPLOYMENTS:
                 async for batch in self._deployments(scope, repository, cursor):
                     yield batch
-        except FATAL_HTTP as exc:
-            raise http_failure("Bitbucket", exc, scope.name) from exc
-
-    async def _re_resolve(self, scope: ScopeRef) -> ScopeRef:
-        refs = [ref for ref in await self._resolve(scope.name) if not ref.attributes.get("unresolved")]
-        if refs:
-            return refs[0]
-        what = (
-            f"workspace {literal_prefix(scope.name)}" if is_glob(scope.name) else f"repository {scope.name}"
-        )
-        raise CollectorError(
-            f"Bitbucket {what} not found",
-            hint=(
-                f"Check {scope.name!r} in spec.scope.repositories (workspace/repo-slug) and that the "
-                "credentials can read it."
-            ),
-            scope=scope.name,
-        )
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, scope.name) from exc
 
     def _horizon(self) -> datetime:
-        return self.clock() - timedelta(days=self.integration.spec.backfill_days)
+        return backfill_horizon(self.integration, self.clock())
 
     # ---- commits ----------------------------------------------------------------------------------
 
@@ -268,11 +264,11 @@ class BitbucketClient(SourceClient):
                 raise
             # the old head is gone (force push): read the branch down to the old head's date
             logger.warning("commit range base vanished, reading by date", extra={"scope": scope.name})
-            since = parse_time(head_at) or self._horizon()
+            since = parse_time_or_none(head_at) or self._horizon()
             async for page, _ in self._pages(f"{base}/{quote(branch, safe='')}"):
                 if new_head == head and page:
                     new_head, new_head_at = page[0]["hash"], page[0].get("date")
-                recent = [c for c in page if (parse_time(c.get("date")) or since) >= since]
+                recent = [c for c in page if (parse_time_or_none(c.get("date")) or since) >= since]
                 yield Batch(await self._commit_events(scope, repository, recent, budget))
                 if len(recent) < len(page):
                     break
@@ -297,7 +293,7 @@ class BitbucketClient(SourceClient):
         monotonic: stop at the first page with nothing inside the horizon."""
         horizon = self._horizon()
         async for page, next_url in self._pages(path or "", start_url=start_url):
-            recent = [c for c in page if (parse_time(c.get("date")) or horizon) >= horizon]
+            recent = [c for c in page if (parse_time_or_none(c.get("date")) or horizon) >= horizon]
             done = not recent or next_url is None
             events = await self._commit_events(scope, repository, recent, budget)
             yield Batch(
@@ -337,26 +333,26 @@ class BitbucketClient(SourceClient):
     async def _pull_requests(
         self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
     ) -> AsyncIterator[Batch]:
-        run = WindowRun(TimeWindow.load(cursor, self._horizon()), self.clock())
         base = f"/repositories/{_path(scope.name)}/pullrequests"
-        for window in run.passes():
+
+        async def pages(window: WindowPass) -> AsyncIterator[list[Any]]:
             query = f"updated_on {'>=' if window.backfill else '>'} {iso(window.lo)}"
             if window.hi is not None:
                 query += f" AND updated_on <= {iso(window.hi + timedelta(seconds=1))}"
             params: Params = [("state", state) for state in PR_STATES]
             params += [("q", query), ("sort", "-updated_on"), ("fields", PR_FIELDS), ("pagelen", 50)]
-            oldest: datetime | None = None
             async for page, _ in self._pages(base, params):
-                events: list[EventData] = []
-                for pull in page:
-                    updated = parse_time(pull.get("updated_on"))
-                    if updated is None or not window.contains(updated):
-                        continue
-                    run.saw(updated)
-                    oldest = updated if oldest is None else min(oldest, updated)
-                    events.extend(await self._pull_request_events(base, repository, pull))
-                yield Batch(events, run.page_cursor(window, oldest))
-            yield Batch([], run.pass_done_cursor(window))
+                yield page
+
+        async for events, window_cursor in stream_window(
+            cursor,
+            horizon=self._horizon(),
+            now=self.clock(),
+            pages=pages,
+            updated_at=lambda pull: parse_time_or_none(pull.get("updated_on")),
+            events=lambda pull: self._pull_request_events(base, repository, pull),
+        ):
+            yield Batch(events, window_cursor)
 
     async def _pull_request_events(
         self, base: str, repository: RepositoryRef, pull: Mapping[str, Any]
@@ -384,11 +380,15 @@ class BitbucketClient(SourceClient):
         merge_commit = pull.get("merge_commit") or {}
         merged_at = closed_at = None
         if state == "merged":
-            merged_at = finished or parse_time(merge_commit.get("date")) or parse_time(pull.get("updated_on"))
+            merged_at = (
+                finished
+                or parse_time_or_none(merge_commit.get("date"))
+                or parse_time_or_none(pull.get("updated_on"))
+            )
         elif state == "closed":
-            closed_at = finished or parse_time(pull.get("updated_on"))
-        commit_times = [t for t in (parse_time(c.get("date")) for c in commits) if t]
-        created = parse_time(pull.get("created_on"))
+            closed_at = finished or parse_time_or_none(pull.get("updated_on"))
+        commit_times = [t for t in (parse_time_or_none(c.get("date")) for c in commits) if t]
+        created = parse_time_or_none(pull.get("created_on"))
         assert created is not None
         pull_request = PullRequestData(
             repository=repository,
@@ -397,7 +397,7 @@ class BitbucketClient(SourceClient):
             author=_account(author),
             state=state,
             created_at=created,
-            updated_at=parse_time(pull.get("updated_on")),
+            updated_at=parse_time_or_none(pull.get("updated_on")),
             merged_at=merged_at,
             closed_at=closed_at,
             first_commit_at=min(commit_times) if commit_times else None,
@@ -468,12 +468,12 @@ class BitbucketClient(SourceClient):
             state = item.get("state") or {}
             release = item.get("release") or item.get("deployable") or {}
             return (
-                parse_time(state.get("started_on"))
-                or parse_time(state.get("start_date"))
-                or parse_time(release.get("created_on"))
+                parse_time_or_none(state.get("started_on"))
+                or parse_time_or_none(state.get("start_date"))
+                or parse_time_or_none(release.get("created_on"))
             )
 
-        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+        def sight(item: Mapping[str, Any]) -> DeploySighting[datetime] | None:
             environment = environments.get((item.get("environment") or {}).get("uuid", ""))
             status = _deployment_status(item.get("state") or {})
             sha = _deployment_sha(item)
@@ -482,13 +482,15 @@ class BitbucketClient(SourceClient):
                 return None
             return DeploySighting(environment, at, sha, status == "success", item, status == "in_progress")
 
-        async def build(paired: Paired) -> DeploymentData:
+        async def build(paired: Paired[datetime]) -> DeploymentData:
             item = paired.sighting.raw
             state = item.get("state") or {}
             release = item.get("release") or item.get("deployable") or {}
             status = _deployment_status(state) or "in_progress"
-            shipped, messages = await self._shipped(scope, paired)
-            finished = parse_time(state.get("completed_on")) or parse_time(state.get("completion_date"))
+            shipped = await self._shipped(scope, paired)
+            finished = parse_time_or_none(state.get("completed_on")) or parse_time_or_none(
+                state.get("completion_date")
+            )
             deployer = state.get("deployer")
             return DeploymentData(
                 repository=repository,
@@ -498,9 +500,9 @@ class BitbucketClient(SourceClient):
                 started_at=paired.sighting.at,
                 finished_at=None if status == "in_progress" else finished,
                 revision=paired.sighting.sha,
-                commit_shas=shipped,
+                commit_shas=shipped.shas,
                 deployed_by=_account(deployer) if deployer else None,
-                is_hotfix=matches_any(self.hotfix_pattern, [release.get("name"), *messages]),
+                is_hotfix=is_hotfix(self.hotfix_pattern, [release.get("name")], shipped.messages),
                 url=state.get("url") or release.get("url"),
             )
 
@@ -515,23 +517,24 @@ class BitbucketClient(SourceClient):
 
     def _pipeline_lane(self, scope: ScopeRef, repository: RepositoryRef) -> Lane:
         def created(item: Mapping[str, Any]) -> datetime | None:
-            return parse_time(item.get("created_on"))
+            return parse_time_or_none(item.get("created_on"))
 
-        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+        def sight(item: Mapping[str, Any]) -> DeploySighting[datetime] | None:
             target = item.get("target") or {}
             names = [(target.get("selector") or {}).get("pattern"), target.get("ref_name")]
             sha = (target.get("commit") or {}).get("hash")
             status = _pipeline_status(item.get("state") or {})
             at = created(item)
-            if not matches_any(self.deployment_pattern, names) or sha is None or status is None or at is None:
+            deploys = any(name and self.deployment_pattern.search(name) for name in names)
+            if not deploys or sha is None or status is None or at is None:
                 return None
             return DeploySighting("production", at, sha, status == "success", item, status == "in_progress")
 
-        async def build(paired: Paired) -> DeploymentData:
+        async def build(paired: Paired[datetime]) -> DeploymentData:
             item = paired.sighting.raw
             target = item.get("target") or {}
             status = _pipeline_status(item.get("state") or {}) or "in_progress"
-            shipped, messages = await self._shipped(scope, paired)
+            shipped = await self._shipped(scope, paired)
             creator = item.get("creator")
             name = (target.get("selector") or {}).get("pattern")
             return DeploymentData(
@@ -540,11 +543,11 @@ class BitbucketClient(SourceClient):
                 environment="production",
                 status=status,
                 started_at=paired.sighting.at,
-                finished_at=None if status == "in_progress" else parse_time(item.get("completed_on")),
+                finished_at=None if status == "in_progress" else parse_time_or_none(item.get("completed_on")),
                 revision=paired.sighting.sha,
-                commit_shas=shipped,
+                commit_shas=shipped.shas,
                 deployed_by=_account(creator) if creator else None,
-                is_hotfix=matches_any(self.hotfix_pattern, [target.get("ref_name"), name, *messages]),
+                is_hotfix=is_hotfix(self.hotfix_pattern, [target.get("ref_name"), name], shipped.messages),
                 url=f"{repository.url}/pipelines/results/{item['build_number']}" if repository.url else None,
             )
 
@@ -562,21 +565,21 @@ class BitbucketClient(SourceClient):
         tags), else its commit's date."""
 
         def committed(item: Mapping[str, Any]) -> datetime | None:
-            return parse_time((item.get("target") or {}).get("date"))
+            return parse_time_or_none((item.get("target") or {}).get("date"))
 
-        def sight(item: Mapping[str, Any]) -> DeploySighting | None:
+        def sight(item: Mapping[str, Any]) -> DeploySighting[datetime] | None:
             sha = (item.get("target") or {}).get("hash")
             at = committed(item)
             if not self.tag_pattern.search(item.get("name", "")) or sha is None or at is None:
                 return None
             return DeploySighting("production", at, sha, True, item)
 
-        async def build(paired: Paired) -> DeploymentData:
+        async def build(paired: Paired[datetime]) -> DeploymentData:
             tag = paired.sighting.raw
             target = tag.get("target") or {}
-            shipped, messages = await self._shipped(scope, paired)
-            at = parse_time(tag.get("date")) or paired.sighting.at
-            texts = [tag.get("name"), tag.get("message"), target.get("message"), *messages]
+            shipped = await self._shipped(scope, paired)
+            at = parse_time_or_none(tag.get("date")) or paired.sighting.at
+            messages = [tag.get("message"), target.get("message"), *shipped.messages]
             return DeploymentData(
                 repository=repository,
                 deployment_id=f"bitbucket:{scope.id}:tag:{tag['name']}",
@@ -585,8 +588,8 @@ class BitbucketClient(SourceClient):
                 started_at=at,
                 finished_at=at,
                 revision=paired.sighting.sha,
-                commit_shas=shipped,
-                is_hotfix=matches_any(self.hotfix_pattern, texts),
+                commit_shas=shipped.shas,
+                is_hotfix=is_hotfix(self.hotfix_pattern, [tag.get("name")], messages),
                 url=f"{repository.url}/src/{quote(tag['name'])}" if repository.url else None,
             )
 
@@ -598,17 +601,14 @@ class BitbucketClient(SourceClient):
             order_key=committed,
         )
 
-    async def _shipped(self, scope: ScopeRef, paired: Paired) -> tuple[list[str], list[str]]:
+    async def _shipped(self, scope: ScopeRef, paired: Paired[datetime]) -> Shipped:
         """Commits reachable from the deployed revision and not from the previous successful one of
         the environment (`commits/{sha}?exclude={previous}`), newest first, at most `SHIPPED_PAGES`
-        pages. Without a predecessor: the revision only."""
+        pages; see `shipped_without_listing` for when no call is needed."""
+        known = shipped_without_listing(paired)
+        if known is not None:
+            return known
         sighting = paired.sighting
-        if not sighting.success:
-            return [], []
-        if paired.previous_sha is None:
-            return [sighting.sha], []
-        if paired.previous_sha == sighting.sha:
-            return [], []
         shas: list[str] = []
         messages: list[str] = []
         pages = 0
@@ -622,7 +622,7 @@ class BitbucketClient(SourceClient):
                     "deployment shipped too many commits, list truncated", extra={"sha": sighting.sha}
                 )
                 break
-        return shas, messages
+        return Shipped(shas, messages)
 
 
 # ---- Bitbucket payload mapping --------------------------------------------------------------------
@@ -655,20 +655,6 @@ def _repository_scope(repository: Mapping[str, Any]) -> ScopeRef:
     )
 
 
-def _unresolved(pattern: str, reason: str) -> ScopeRef:
-    return ScopeRef(name=pattern, id=f"unresolved:{pattern}", attributes={"unresolved": reason})
-
-
-def _repository(scope: ScopeRef) -> RepositoryRef:
-    return RepositoryRef(
-        provider="bitbucket",
-        id=scope.id,
-        name=scope.name,
-        url=scope.attributes.get("url"),
-        default_branch=scope.attributes.get("default_branch"),
-    )
-
-
 def _account(account: Mapping[str, Any]) -> PersonRef:
     return person(account.get("display_name"), None, account.get("nickname"))
 
@@ -686,7 +672,7 @@ def _commit_event(
     user = author.get("user") or {}
     message = item.get("message")
     pull = PULL_REQUEST_REF.search(message or "")
-    authored = parse_time(item.get("date"))
+    authored = parse_time_or_none(item.get("date"))
     assert authored is not None
     return CommitData(
         repository=repository,
@@ -705,7 +691,7 @@ def _commit_event(
 def _state_change_time(updates: Sequence[Mapping[str, Any]], state: str) -> datetime | None:
     """When the pull request reached its final state: the activity log's update entry for it (the
     pull request itself carries no merged/closed time)."""
-    times = [parse_time(u.get("date")) for u in updates if u.get("state") == state]
+    times = [parse_time_or_none(u.get("date")) for u in updates if u.get("state") == state]
     return min((t for t in times if t), default=None)
 
 
@@ -730,13 +716,13 @@ def _bitbucket_reviews(
         approval = entry.get("approval")
         if approval:
             user = approval.get("user") or {}
-            key, at = _account_key(user), parse_time(approval.get("date"))
+            key, at = _account_key(user), parse_time_or_none(approval.get("date"))
             if at and key != author_key and (key not in approvals or at > approvals[key][0]):
                 approvals[key] = (at, user)
         change = entry.get("changes_requested")
         if change:
             user = change.get("user") or {}
-            at = parse_time(change.get("date"))
+            at = parse_time_or_none(change.get("date"))
             if at and _account_key(user) != author_key:
                 reviews.append(
                     CodeReviewData(
@@ -750,7 +736,7 @@ def _bitbucket_reviews(
                 )
     for participant in participants or []:
         user = participant.get("user") or {}
-        key, at = _account_key(user), parse_time(participant.get("participated_on"))
+        key, at = _account_key(user), parse_time_or_none(participant.get("participated_on"))
         if participant.get("approved") and key not in approvals and key != author_key and at:
             approvals[key] = (at, user)
     for key, (at, user) in approvals.items():
@@ -769,7 +755,7 @@ def _bitbucket_reviews(
     for key, items in per_user.items():
         if key in approvers:
             continue
-        first = min(t for t in (parse_time(c.get("created_on")) for c in items) if t)
+        first = min(t for t in (parse_time_or_none(c.get("created_on")) for c in items) if t)
         reviews.append(
             CodeReviewData(
                 repository=repository,

@@ -24,6 +24,8 @@ What goes where, and why:
 * **Errors** a user must fix (bad or revoked token, unknown repository, missing permission) become
   `CollectorError` with a hint; rate limits and 5xx are waited out / retried by `core.http` (and
   here for GraphQL, which reports its limit inside a 200 response).
+* **Shared with GitLab and Bitbucket** (`collectors.git.common`): scope globs and excludes, the
+  error hints, the hotfix rule, and pairing each deployment with the previous successful one.
 
 Two `HttpClient`s, because GitHub keeps separate budgets for REST (`core`) and GraphQL: a single
 client would let one budget's low-water pause stall calls against the other.
@@ -32,19 +34,42 @@ client would let one budget's low-water pause stall calls against the other.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
+from doraflow.collectors.base import Batch, Resource, ScopeRef, SourceClient
 from doraflow.collectors.git import github_queries as q
+from doraflow.collectors.git.common import (
+    USER_FIXABLE_HTTP_ERRORS,
+    Clock,
+    DeploymentPairer,
+    DeploySighting,
+    ProviderAccess,
+    Shipped,
+    backfill_horizon,
+    expand_scope,
+    glob_match,
+    headline,
+    is_glob,
+    is_hotfix,
+    parse_time_or_none,
+    permission_missing,
+    person,
+    repository_not_found,
+    repository_ref,
+    shipped_without_listing,
+    unresolved_scope,
+    user_error,
+    utc_now,
+)
+from doraflow.collectors.git.common import parse_time as parse_time  # re-exported for the mapping tests
 from doraflow.core.events import (
     CodeReviewData,
     CommitData,
@@ -81,7 +106,19 @@ BASE_SEARCH_LIMIT = 20  # deployments looked at beyond the back-fill horizon to 
 PENDING_MAX_AGE = timedelta(days=7)  # an unfinished deployment is re-checked this long
 GRAPHQL_RETRIES = 4
 _RATE_LIMIT_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
-_GLOB_CHARS = frozenset("*?[")
+ACCESS = ProviderAccess(
+    provider="GitHub",
+    repository_format="owner/name",
+    required_access=(
+        "classic tokens need `repo` (and `read:org` to list organization repositories); fine-grained "
+        "tokens need read access to metadata, contents, pull requests, deployments and actions; "
+        "organizations with SAML SSO must authorize the token"
+    ),
+    visibility=(
+        "private repositories need the `repo` scope, fine-grained tokens must list the repository, and "
+        "organizations with SAML SSO must authorize the token"
+    ),
+)
 
 
 def api_urls(base_url: str | None) -> tuple[str, str]:
@@ -108,46 +145,30 @@ def api_urls(base_url: str | None) -> tuple[str, str]:
     return f"{root}/api/v3", f"{root}/api/graphql"
 
 
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def format_time(value: datetime) -> str:
+    """Whole seconds: GitHub's timestamps and `since` filters have no finer precision, and the
+    high-water marks compare equal to what GitHub returns."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _opt_time(value: str | None) -> datetime | None:
-    return parse_time(value) if value else None
-
-
-def _clip(value: str | None, limit: int = 255) -> str | None:
-    return value[:limit] if value else None
 
 
 def _actor(node: Json | None) -> PersonRef:
     """A GraphQL `Actor`; GitHub returns null for deleted accounts, shown on github.com as ghost."""
     if not node:
         return PersonRef(username="ghost")
-    return PersonRef(username=_clip(node.get("login")), name=_clip(node.get("name")))
+    return person(node.get("name"), None, node.get("login"))
 
 
 def _rest_user(node: Json | None) -> PersonRef | None:
     if not node or not node.get("login"):
         return None
-    return PersonRef(username=_clip(node["login"]))
+    return person(username=node["login"])
 
 
 def _git_actor(node: Json | None) -> PersonRef:
     """A GraphQL `GitActor` (the commit's author line) with the GitHub account it maps to."""
     node = node or {}
     user = node.get("user") or {}
-    return PersonRef(
-        email=_clip(node.get("email")), name=_clip(node.get("name")), username=_clip(user.get("login"))
-    )
-
-
-def _headline(message: str | None) -> str:
-    return (message or "").split("\n", 1)[0]
+    return person(node.get("name"), node.get("email"), user.get("login"))
 
 
 class _LegacySchemaError(Exception):
@@ -179,13 +200,6 @@ class _Candidate:
     message: str | None = None  # the revision's commit message, when the source gives it
 
 
-@dataclass(slots=True)
-class _Shipped:
-    shas: list[str]
-    messages: list[str] = field(default_factory=list)
-    rollback: bool = False
-
-
 class GitHubClient(SourceClient):
     """GitHub REST v3 + GraphQL v4 client for one Integration (see the module docstring)."""
 
@@ -203,7 +217,7 @@ class GitHubClient(SourceClient):
         *,
         page_size: int = PAGE_SIZE,
         http_options: Mapping[str, Any] | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(integration, credentials)
         self.rest_url, self.graphql_url = api_urls(integration.spec.base_url)
@@ -227,7 +241,7 @@ class GitHubClient(SourceClient):
         self._default_page_size = max(MIN_PAGE_SIZE, min(PAGE_SIZE, page_size))
         self._legacy_schema = False
         self.graphql_points = 0  # GraphQL cost GitHub charged (`rateLimit.cost`), for reporting
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
         rules = integration.spec.deployments
         self._environment_re = re.compile(rules.environment_pattern)
         self._deployment_re = re.compile(rules.deployment_pattern)
@@ -256,29 +270,21 @@ class GitHubClient(SourceClient):
         """Expand `scope.repositories` (exact names, `owner/*` globs, or nothing = everything the
         token sees) and drop `scope.exclude`. An exact name GitHub does not know is kept as an
         unresolved scope so that collecting it reports the problem while the others proceed."""
-        scope = self.integration.spec.scope
-        found: dict[str, ScopeRef] = {}
         try:
-            if not scope.repositories:
-                async for repo in self._list_repos(
-                    "/user/repos", {"affiliation": "owner,collaborator,organization_member"}
-                ):
-                    found.setdefault(repo.name.lower(), repo)
-            for pattern in scope.repositories:
-                if _GLOB_CHARS & set(pattern):
-                    for repo in await self._expand_glob(pattern):
-                        found.setdefault(repo.name.lower(), repo)
-                else:
-                    repo = await self._resolve_repo(pattern)
-                    found.setdefault(repo.name.lower(), repo)
-        except HttpError as exc:
-            raise self._translate(exc, None) from exc
-        excluded = [p.lower() for p in scope.exclude]
-        return [
-            repo
-            for key, repo in sorted(found.items())
-            if not any(fnmatch.fnmatchcase(key, pattern) for pattern in excluded)
-        ]
+            found = await expand_scope(
+                self.integration.spec.scope, visible=self._visible_repos, resolve=self._resolve
+            )
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, None) from exc
+        return sorted(found, key=lambda repo: repo.name.lower())
+
+    def _visible_repos(self) -> AsyncIterator[ScopeRef]:
+        return self._list_repos("/user/repos", {"affiliation": "owner,collaborator,organization_member"})
+
+    async def _resolve(self, pattern: str) -> list[ScopeRef]:
+        if is_glob(pattern):
+            return await self._expand_glob(pattern)
+        return [await self._resolve_repo(pattern)]
 
     async def _resolve_repo(self, full_name: str) -> ScopeRef:
         try:
@@ -286,21 +292,16 @@ class GitHubClient(SourceClient):
         except NotFoundError:
             reason = f"GitHub repository {full_name} does not exist or is not visible to this token"
             logger.warning("%s (integration %s)", reason, self.integration.key)
-            return ScopeRef(name=full_name, id=full_name, attributes={"unresolved": reason})
+            return unresolved_scope(full_name, reason)
         return _scope_ref(response.json())
 
     async def _expand_glob(self, pattern: str) -> list[ScopeRef]:
         owner, _, _ = pattern.partition("/")
-        pattern_lower = pattern.lower()
 
         async def matching(path: str, params: Mapping[str, str]) -> list[ScopeRef]:
-            return [
-                repo
-                async for repo in self._list_repos(path, params)
-                if fnmatch.fnmatchcase(repo.name.lower(), pattern_lower)
-            ]
+            return [repo async for repo in self._list_repos(path, params) if glob_match(repo.name, pattern)]
 
-        if _GLOB_CHARS & set(owner):
+        if is_glob(owner):
             matches = await matching("/user/repos", {"affiliation": "owner,collaborator,organization_member"})
         else:
             try:
@@ -329,14 +330,8 @@ class GitHubClient(SourceClient):
     ) -> AsyncIterator[Batch]:
         unresolved = scope.attributes.get("unresolved")
         if unresolved:
-            raise CollectorError(str(unresolved), hint=_UNKNOWN_REPO_HINT, scope=scope.name)
-        repo = RepositoryRef(
-            provider=PROVIDER,
-            id=scope.id,
-            name=scope.name,
-            url=scope.attributes.get("url"),
-            default_branch=scope.attributes.get("default_branch"),
-        )
+            raise repository_not_found(ACCESS, scope.name, str(unresolved))
+        repo = repository_ref(PROVIDER, scope)
         if resource is Resource.COMMITS:
             walker = self._commits(scope, repo, cursor)
         elif resource is Resource.PULL_REQUESTS:
@@ -348,8 +343,8 @@ class GitHubClient(SourceClient):
         try:
             async for batch in walker:
                 yield batch
-        except HttpError as exc:
-            raise self._translate(exc, scope.name) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, scope.name) from exc
         finally:
             await walker.aclose()
 
@@ -363,7 +358,7 @@ class GitHubClient(SourceClient):
         the same history even if the branch moved meanwhile (the next run picks the new commits)."""
         owner, name = _split(scope.name)
         state = dict(cursor or {})
-        since = state.get("since") or format_time(self._clock() - timedelta(days=self._backfill_days))
+        since = state.get("since") or format_time(backfill_horizon(self.integration, self._clock()))
         since_at = parse_time(since)
         boundary = set(state.get("boundary", []))
         walk: Json = dict(state.get("walk") or {})
@@ -420,7 +415,7 @@ class GitHubClient(SourceClient):
         owner, name = _split(scope.name)
         state = dict(cursor or {})
         mark = state.get("updated_at")
-        horizon = parse_time(mark) if mark else self._clock() - timedelta(days=self._backfill_days)
+        horizon = parse_time(mark) if mark else backfill_horizon(self.integration, self._clock())
         boundary = set(state.get("boundary", []))
         walk: Json = dict(state.get("walk") or {})
         after = walk.get("after")
@@ -522,9 +517,9 @@ class GitHubClient(SourceClient):
             author=author,
             state=_PR_STATES.get(node.get("state") or "", "open"),
             created_at=parse_time(node["createdAt"]),
-            updated_at=_opt_time(node.get("updatedAt")),
-            merged_at=_opt_time(node.get("mergedAt")),
-            closed_at=_opt_time(node.get("closedAt")),
+            updated_at=parse_time_or_none(node.get("updatedAt")),
+            merged_at=parse_time_or_none(node.get("mergedAt")),
+            closed_at=parse_time_or_none(node.get("closedAt")),
             first_commit_at=min(authored) if authored else None,
             merge_commit_sha=merge_commit.get("oid"),
             commit_shas=list(dict.fromkeys(c["commit"]["oid"] for c in commits if c.get("commit"))),
@@ -608,12 +603,9 @@ class GitHubClient(SourceClient):
             return
         for key, listed, bases in listings:
             env_state: Json = dict(sub.get(key) or {})
-            successes: dict[str, list[list[str]]] = {
-                env: [list(item) for item in items]
-                for env, items in (env_state.get("successes") or {}).items()
-            }
-            for env, base in bases.items():
-                successes.setdefault(env, []).insert(0, list(base))
+            pairer = _pairer(env_state)
+            for env, (order, sha) in bases.items():
+                pairer.record(env, order, sha)
             pending = {int(p) for p in env_state.get("pending", [])}
             last_id = int(env_state.get("last_id", 0))
             listed.sort(key=lambda d: int(d["id"]))
@@ -633,11 +625,11 @@ class GitHubClient(SourceClient):
                         pending.discard(deployment_id)
                     fresh.append(candidate)
                     last_id = max(last_id, deployment_id)
-                events = await self._ship(owner, name, repo, fresh, successes)
+                events = await self._ship(owner, name, repo, fresh, pairer)
                 env_state = {
                     "last_id": last_id,
                     "pending": sorted(pending),
-                    "successes": {env: items[-SUCCESS_HISTORY:] for env, items in successes.items()},
+                    "successes": _successes_state(pairer),
                 }
                 sub[key] = env_state
                 yield Batch(events, {**state, "source": "deployments", "deployments": dict(sub)})
@@ -666,7 +658,7 @@ class GitHubClient(SourceClient):
         last_id = int(env_state.get("last_id", 0))
         pending = {int(p) for p in env_state.get("pending", [])}
         floor = min([last_id, *(p - 1 for p in pending)]) if incremental else 0
-        horizon = self._clock() - timedelta(days=self._backfill_days)
+        horizon = backfill_horizon(self.integration, self._clock())
         params: dict[str, Any] = {"per_page": PAGE_SIZE}
         if environment is not None:
             params["environment"] = environment
@@ -744,7 +736,7 @@ class GitHubClient(SourceClient):
         sub: Json = dict(state.get("actions") or {})
         last_id = int(sub.get("last_id", 0))
         branch = scope.attributes.get("default_branch") or "main"
-        horizon = self._clock() - timedelta(days=self._backfill_days)
+        horizon = backfill_horizon(self.integration, self._clock())
         since_day = sub.get("last_day") or horizon.strftime("%Y-%m-%d")
         params = {"branch": branch, "status": "success", "per_page": PAGE_SIZE, "created": f">={since_day}"}
         runs: list[Json] = []
@@ -754,24 +746,22 @@ class GitHubClient(SourceClient):
                     runs.append(run)
         if not runs and not sub:
             return
-        successes: dict[str, list[list[str]]] = {
-            env: [list(item) for item in items] for env, items in (sub.get("successes") or {}).items()
-        }
+        pairer = _pairer(sub)
         if not sub:
             base = await self._run_before(owner, name, branch, since_day)
             if base is not None:
-                successes["production"] = [[_id_order(base["id"]), base["head_sha"]]]
+                pairer.record("production", _id_order(base["id"]), base["head_sha"])
         runs.sort(key=lambda run: int(run["id"]))
         for start in range(0, max(len(runs), 1), DEPLOYMENT_CHUNK):
             chunk = runs[start : start + DEPLOYMENT_CHUNK]
-            events = await self._ship(owner, name, repo, [_run_candidate(run) for run in chunk], successes)
+            events = await self._ship(owner, name, repo, [_run_candidate(run) for run in chunk], pairer)
             if chunk:
                 last_id = max(last_id, *(int(run["id"]) for run in chunk))
                 since_day = max(run["created_at"][:10] for run in chunk)
             sub = {
                 "last_id": last_id,
                 "last_day": since_day,
-                "successes": {env: items[-SUCCESS_HISTORY:] for env, items in successes.items()},
+                "successes": _successes_state(pairer),
             }
             yield Batch(events, {**state, "source": "actions", "actions": sub})
 
@@ -804,7 +794,7 @@ class GitHubClient(SourceClient):
         mark = sub.get("last_time")
         mark_at = parse_time(mark) if mark else None
         seen = set(sub.get("seen", []))
-        horizon = self._clock() - timedelta(days=self._backfill_days)
+        horizon = backfill_horizon(self.integration, self._clock())
         found: list[_Candidate] = []
         base: _Candidate | None = None
         after: str | None = None
@@ -839,17 +829,15 @@ class GitHubClient(SourceClient):
             if done or not page["hasNextPage"]:
                 break
             after = page["endCursor"]
-        successes: dict[str, list[list[str]]] = {
-            env: [list(item) for item in items] for env, items in (sub.get("successes") or {}).items()
-        }
+        pairer = _pairer(sub)
         if base is not None:
-            successes["production"] = [[base.order, base.sha]]
+            pairer.record("production", base.order, base.sha)
         found.sort(key=lambda c: (c.order, c.deployment_id))
-        events = await self._ship(owner, name, repo, found, successes)
+        events = await self._ship(owner, name, repo, found, pairer)
         if newest is not None:
             keep = seen if mark_at is not None and newest == mark_at else set()
             sub = {"last_time": format_time(newest), "seen": sorted(newest_names | keep)}
-        sub["successes"] = {env: items[-SUCCESS_HISTORY:] for env, items in successes.items()}
+        sub["successes"] = _successes_state(pairer)
         yield Batch(events, {**state, "source": "tags", "tags": sub})
 
     # Shared: shipped commits, hotfix and rollback flags --------------------------------------------
@@ -860,22 +848,23 @@ class GitHubClient(SourceClient):
         name: str,
         repo: RepositoryRef,
         candidates: Iterable[_Candidate],
-        successes: dict[str, list[list[str]]],
+        pairer: DeploymentPairer[str],
     ) -> list[EventData]:
-        """Events for `candidates` (oldest first). A successful deployment ships the commits since
-        the previous successful deployment of its environment (`successes`, updated in place); a
-        failed or unfinished one ships nothing; going back to an ancestor is a rollback."""
+        """Events for `candidates`, oldest first. A successful deployment ships the commits since the
+        previous successful deployment of its environment (`pairer`, which remembers each success
+        for the ones after it); a failed or unfinished one ships nothing; going back to an ancestor
+        is a rollback."""
         events: list[EventData] = []
         for candidate in candidates:
-            shipped = _Shipped([])
-            if candidate.status == "success":
-                history = successes.setdefault(candidate.environment, [])
-                previous = [sha for order, sha in history if order < candidate.order]
-                base = previous[-1] if previous else None
-                shipped = await self._compare(owner, name, base, candidate.sha, candidate.message)
-                history.append([candidate.order, candidate.sha])
-                history.sort()
-            texts = [candidate.text, *(_headline(m) for m in shipped.messages)]
+            sighting = DeploySighting(
+                candidate.environment, candidate.order, candidate.sha, candidate.status == "success"
+            )
+            (paired,) = pairer.push(sighting)  # oldest first: paired at once
+            shipped = shipped_without_listing(paired, candidate.message)
+            if shipped is None:
+                shipped = await self._compare(
+                    owner, name, paired.previous_sha, candidate.sha, candidate.message
+                )
             events.append(
                 DeploymentData(
                     repository=repo,
@@ -888,7 +877,7 @@ class GitHubClient(SourceClient):
                     revision=candidate.sha,
                     commit_shas=shipped.shas,
                     deployed_by=candidate.deployed_by,
-                    is_hotfix=any(self._hotfix_re.search(text) for text in texts if text),
+                    is_hotfix=is_hotfix(self._hotfix_re, [candidate.text], shipped.messages),
                     is_rollback=shipped.rollback,
                     url=candidate.url,
                 )
@@ -897,14 +886,10 @@ class GitHubClient(SourceClient):
 
     async def _compare(
         self, owner: str, name: str, base: str | None, head: str, message: str | None
-    ) -> _Shipped:
+    ) -> Shipped:
         """Commits in `head` and not in `base`, paged (`per_page` lifts the 250-commit cap that an
-        unpaged compare has) and bounded by MAX_COMPARE_COMMITS. Without a base (the repository's
-        first deployment) only the revision itself is known to ship."""
-        if base is None:
-            return _Shipped([head], [message] if message else [])
-        if base == head:
-            return _Shipped([])  # a re-deployment of the same revision ships nothing new
+        unpaged compare has) and bounded by MAX_COMPARE_COMMITS; `shipped_without_listing` answers
+        the cases that need no compare."""
         shas: list[str] = []
         messages: list[str] = []
         total = 0
@@ -915,7 +900,7 @@ class GitHubClient(SourceClient):
                 if not total:
                     total = int(page.get("total_commits") or 0)
                     if page.get("status") == "behind":
-                        return _Shipped([], rollback=True)
+                        return Shipped([], rollback=True)
                 for commit in page.get("commits", []):
                     shas.append(commit["sha"])
                     messages.append((commit.get("commit") or {}).get("message") or "")
@@ -930,16 +915,12 @@ class GitHubClient(SourceClient):
             logger.warning(
                 "%s/%s: cannot compare %s...%s, keeping the revision only", owner, name, base, head
             )
-            return _Shipped([head], [message] if message else [])
+            return Shipped([head], [message] if message else [])
         if head not in shas:
             shas.append(head)
-        return _Shipped(shas, messages)
+        return Shipped(shas, messages)
 
     # -- plumbing --------------------------------------------------------------------------------
-
-    @property
-    def _backfill_days(self) -> int:
-        return self.integration.spec.backfill_days
 
     async def _rest_pages(
         self, path: str, params: Mapping[str, Any], *, conditional: bool = False
@@ -1003,15 +984,9 @@ class GitHubClient(SourceClient):
                 continue
             message = "; ".join(str(error.get("message")) for error in errors)[:500]
             if any(_is_repository_not_found(error) for error in errors):
-                raise CollectorError(
-                    f"GitHub repository {scope} does not exist or is not visible to this token",
-                    hint=_UNKNOWN_REPO_HINT,
-                    scope=scope,
-                )
+                raise repository_not_found(ACCESS, scope)
             if "FORBIDDEN" in types:
-                raise CollectorError(
-                    f"GitHub refused {operation}: {message}", hint=_PERMISSION_HINT, scope=scope
-                )
+                raise permission_missing(ACCESS, scope, f"{operation}: {message}")
             if any("changedFilesIfAvailable" in str(error.get("message")) for error in errors):
                 raise _LegacySchemaError(message)
             if types & {"NOT_FOUND"} and data:
@@ -1032,48 +1007,6 @@ class GitHubClient(SourceClient):
         logger.warning("GitHub GraphQL rate limited during %s, waiting %.0fs", operation, wait)
         await self._sleep(wait)
 
-    def _translate(self, exc: HttpError, scope: str | None) -> Exception:
-        """User-fixable HTTP failures become `CollectorError`s that say what to fix."""
-        if isinstance(exc, AuthenticationError):
-            return CollectorError(
-                "GitHub rejected the token (401 Bad credentials: wrong, expired or revoked)",
-                hint=self._token_hint(),
-                scope=scope,
-            )
-        if isinstance(exc, NotFoundError) and scope:
-            return CollectorError(
-                f"GitHub repository {scope} does not exist or is not visible to this token",
-                hint=_UNKNOWN_REPO_HINT,
-                scope=scope,
-            )
-        if isinstance(exc, ForbiddenError):
-            return CollectorError(f"GitHub refused access: {exc}", hint=_PERMISSION_HINT, scope=scope)
-        return exc
-
-    def _token_hint(self) -> str:
-        ref = self.integration.spec.credentials_secret_ref
-        where = (
-            f"Secret {self.integration.metadata.namespace}/{ref.name} (key {ref.key})"
-            if ref
-            else "the Integration's credentials Secret"
-        )
-        return (
-            "create a GitHub token with the `repo` scope (classic), or a fine-grained token with read "
-            "access to metadata, contents, pull requests, deployments and actions, and update "
-            f"{where}; the collector picks it up on its next sync"
-        )
-
-
-_UNKNOWN_REPO_HINT = (
-    "check the name in spec.scope.repositories (owner/name), or grant the token access to it: private "
-    "repositories need the `repo` scope, fine-grained tokens must list the repository, and "
-    "organizations with SAML SSO must authorize the token"
-)
-_PERMISSION_HINT = (
-    "the token lacks a permission: classic tokens need `repo` (and `read:org` to list organization "
-    "repositories); fine-grained tokens need read access to metadata, contents, pull requests, "
-    "deployments and actions; organizations with SAML SSO must authorize the token"
-)
 
 _PR_STATES: dict[str, Literal["open", "closed", "merged"]] = {
     "OPEN": "open",
@@ -1107,6 +1040,24 @@ _GRAPHQL_DEPLOYMENT_STATES: dict[str, DeploymentStatus] = {
 }
 
 
+def _pairer(state: Json) -> DeploymentPairer[str]:
+    """The pairing for a deployment source, from its sub-cursor's `successes`: per environment, the
+    last SUCCESS_HISTORY successful deployments as [order, sha] (a deployment still running when
+    the cursor was saved may finish older than the newest success, and needs its own predecessor)."""
+    earlier = {
+        str(env): [(str(order), str(sha)) for order, sha in items]
+        for env, items in (state.get("successes") or {}).items()
+    }
+    return DeploymentPairer("oldest_first", earlier)
+
+
+def _successes_state(pairer: DeploymentPairer[str]) -> dict[str, list[list[str]]]:
+    return {
+        env: [[order, sha] for order, sha in items]
+        for env, items in pairer.successes(SUCCESS_HISTORY).items()
+    }
+
+
 def _split(full_name: str) -> tuple[str, str]:
     owner, _, name = full_name.partition("/")
     return owner, name
@@ -1123,11 +1074,7 @@ def _id_order(value: Any) -> str:
 def _repository(data: Json, scope: str) -> Json:
     repository = data.get("repository")
     if repository is None:
-        raise CollectorError(
-            f"GitHub repository {scope} does not exist or is not visible to this token",
-            hint=_UNKNOWN_REPO_HINT,
-            scope=scope,
-        )
+        raise repository_not_found(ACCESS, scope)
     return dict(repository)
 
 
@@ -1157,7 +1104,7 @@ def _commit_event(repo: RepositoryRef, node: Json) -> CommitData:
         sha=node["oid"],
         author=_git_actor(node.get("author")),
         authored_at=parse_time(node["authoredDate"]),
-        committed_at=_opt_time(node.get("committedDate")),
+        committed_at=parse_time_or_none(node.get("committedDate")),
         message=node.get("message"),
         additions=node.get("additions"),
         deletions=node.get("deletions"),
@@ -1205,7 +1152,7 @@ def _apply_graphql_state(candidate: _Candidate, node: Json) -> None:
     candidate.status = state
     latest = node.get("latestStatus") or {}
     finished = latest.get("createdAt") or node.get("updatedAt")
-    candidate.finished_at = _opt_time(finished) if state != "in_progress" else None
+    candidate.finished_at = parse_time_or_none(finished) if state != "in_progress" else None
 
 
 def _run_candidate(run: Json) -> _Candidate:
@@ -1218,7 +1165,7 @@ def _run_candidate(run: Json) -> _Candidate:
         environment="production",
         status="success",
         started_at=parse_time(started),
-        finished_at=_opt_time(run.get("updated_at")),
+        finished_at=parse_time_or_none(run.get("updated_at")),
         text=" ".join(str(run.get(key) or "") for key in ("name", "display_title")),
         deployed_by=_rest_user(run.get("triggering_actor") or run.get("actor")),
         url=run.get("html_url"),
@@ -1240,8 +1187,8 @@ def _tag_candidate(repo: RepositoryRef, node: Json) -> tuple[_Candidate | None, 
     if commit.get("__typename", "Commit") != "Commit" or not commit.get("committedDate"):
         return None, datetime.min.replace(tzinfo=UTC)  # a tag of a tree or blob ships nothing
     committed = parse_time(commit["committedDate"])
-    deployed = _opt_time(tagger.get("date")) or committed
-    person = PersonRef(name=_clip(tagger.get("name")), email=_clip(tagger.get("email"))) if tagger else None
+    deployed = parse_time_or_none(tagger.get("date")) or committed
+    tagged_by = person(tagger.get("name"), tagger.get("email")) if tagger else None
     candidate = _Candidate(
         deployment_id=f"github:tag:{repo.id}:{node['name']}",
         order=format_time(deployed),
@@ -1250,8 +1197,8 @@ def _tag_candidate(repo: RepositoryRef, node: Json) -> tuple[_Candidate | None, 
         status="success",
         started_at=deployed,
         finished_at=deployed,
-        text=" ".join(part for part in (node["name"], _headline(message)) if part),
-        deployed_by=person,
+        text=" ".join(part for part in (node["name"], headline(message)) if part),
+        deployed_by=tagged_by,
         message=commit.get("message"),
     )
     return candidate, committed
