@@ -27,21 +27,37 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from doraflow.core.bus import Consumer, EventBus, Message, TopicSpec
 from doraflow.core.cache import Cache
 from doraflow.processor import instruments, storage
 from doraflow.processor.batching import Backoff, collect_batch, next_offsets
 from doraflow.processor.config import ProcessorConfig
+from doraflow.processor.entities import Lookups
 from doraflow.processor.invalidation import CacheInvalidator
 from doraflow.processor.rollups import RollupRefresher
-from doraflow.processor.transform import SUPPORTED, build_plan
+from doraflow.processor.transform import SUPPORTED, Plan, PlanBuilder, build_plan
 from doraflow.processor.validation import Accepted, ErrorKind, Rejected, dlq_record, dlq_topic, validate
 
 logger = logging.getLogger(__name__)
+
+
+# Messages validated between two yields to the event loop while a batch is prepared.
+PREPARE_SLICE = 50
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch read and validated, ready to store."""
+
+    messages: list[Message]
+    accepted: list[Accepted]
+    rejected: list[Rejected]
+    builder: PlanBuilder
 
 
 class TransientError(Exception):
@@ -66,7 +82,9 @@ class Processor:
         self.config = config
         self.bus = bus
         self.sessions = session_factory
-        self.invalidator = CacheInvalidator(cache, config.cache_invalidation_seconds)
+        self.invalidator = CacheInvalidator(cache, config.cache_invalidation_seconds, session_factory)
+        self.lookups = Lookups()
+        self._held: AsyncConnection | None = None
         self.rollups = RollupRefresher(session_factory, config.rollup_refresh_seconds)
         self._known_topics: set[str] | None = None
         self.batches = 0
@@ -75,6 +93,9 @@ class Processor:
     # -- the loop --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`. While one batch is being stored, the next one is read and
+        validated (parsing is CPU in this process, storing is CPU in PostgreSQL: they overlap);
+        the read-ahead batch is thrown away, uncommitted, when a batch fails or on stop."""
         consumer = self.bus.consumer(self.config.group_id, pattern=self.config.pattern)
         await consumer.start()
         helpers = asyncio.Event()  # background tasks outlive the loop by one final flush
@@ -86,36 +107,49 @@ class Processor:
         logger.info(
             "processor started", extra={"group_id": self.config.group_id, "pattern": self.config.pattern}
         )
+        ahead = asyncio.create_task(self._read(consumer, stop))
         try:
             while not stop.is_set():
-                batch = await collect_batch(
-                    consumer,
-                    batch_size=self.config.batch_size,
-                    linger_ms=self.config.linger_ms,
-                    poll_timeout_ms=self.config.poll_timeout_ms,
-                    stop=stop,
-                )
-                if not batch:
-                    continue
                 try:
-                    await self.handle(consumer, batch)
+                    prepared = await ahead
+                    if stop.is_set():
+                        break  # read after the stop request: left uncommitted, read again next time
+                    ahead = asyncio.create_task(self._read(consumer, stop))
+                    if prepared is not None:
+                        await self.handle(consumer, prepared)
+                        backoff.reset()
                 except TransientError as exc:
+                    await _cancel(ahead)
                     delay = backoff.next_delay()
                     logger.warning(
                         "batch not stored, rewinding and retrying in %.1fs: %s",
                         delay,
                         exc,
-                        extra={"attempt": backoff.failures, "messages": len(batch)},
+                        extra={"attempt": backoff.failures},
                     )
                     await self._rewind(consumer)
                     await _sleep_unless(stop, delay)
-                else:
-                    backoff.reset()
+                    ahead = asyncio.create_task(self._read(consumer, stop))
         finally:
+            await _cancel(ahead)
+            await self._release()
             helpers.set()
             await asyncio.gather(*background, return_exceptions=True)
             await consumer.stop()
             logger.info("processor stopped", extra={"batches": self.batches, "events": self.events})
+
+    async def _read(self, consumer: Consumer, stop: asyncio.Event) -> Prepared | None:
+        try:
+            batch = await collect_batch(
+                consumer,
+                batch_size=self.config.batch_size,
+                linger_ms=self.config.linger_ms,
+                poll_timeout_ms=self.config.poll_timeout_ms,
+                stop=stop,
+            )
+        except Exception as exc:  # the broker's client retries internally; this is what it gave up on
+            raise TransientError(f"reading from the bus failed: {exc!r}") from exc
+        return await self.prepare(batch) if batch else None
 
     async def _rewind(self, consumer: Consumer) -> None:
         try:
@@ -125,13 +159,11 @@ class Processor:
 
     # -- one batch -------------------------------------------------------------------------------
 
-    async def handle(self, consumer: Consumer, batch: Sequence[Message]) -> None:
-        """Store one batch, dead-letter what cannot be stored, commit its offsets. Raises
-        `TransientError` when any of that failed (nothing was committed then)."""
-        started = time.monotonic()
-        accepted: list[Accepted] = []
-        rejected: list[Rejected] = []
-        for message in batch:
+    async def prepare(self, batch: Sequence[Message]) -> Prepared:
+        """Validate and transform a batch, yielding to the event loop every `PREPARE_SLICE`
+        messages so the batch being stored meanwhile keeps its database busy."""
+        prepared = Prepared(list(batch), [], [], PlanBuilder())
+        for index, message in enumerate(batch):
             outcome = validate(message, self.config.topic_prefix)
             if isinstance(outcome, Accepted) and not isinstance(outcome.event.data, SUPPORTED):
                 outcome = Rejected(
@@ -140,37 +172,51 @@ class Processor:
                     ErrorKind.UNKNOWN_SCHEMA,
                     f"the processor has no storage rule for {outcome.event.envelope.schema_}",
                 )
-            (accepted if isinstance(outcome, Accepted) else rejected).append(outcome)  # type: ignore[arg-type]
+            if isinstance(outcome, Accepted):
+                prepared.accepted.append(outcome)
+                prepared.builder.add(outcome)
+            else:
+                prepared.rejected.append(outcome)
+            if index % PREPARE_SLICE == PREPARE_SLICE - 1:
+                await asyncio.sleep(0)
+        return prepared
 
-        refused = await self._store(accepted)
-        rejected.extend(refused)
+    async def handle(self, consumer: Consumer, prepared: Prepared) -> None:
+        """Store one batch, dead-letter what cannot be stored, commit its offsets. Raises
+        `TransientError` when any of that failed (nothing was committed then)."""
+        started = time.monotonic()
+        refused = await self._store(prepared.accepted, prepared.builder.plan)
+        rejected = prepared.rejected + refused
         await self._dead_letter(rejected)
         try:
-            await consumer.commit(next_offsets(batch))
+            await consumer.commit(next_offsets(prepared.messages))
         except Exception as exc:  # e.g. a rebalance took the partitions: stored data stays valid
             instruments.BUS_RETRIES.inc()
             raise TransientError(f"offset commit failed: {exc!r}") from exc
 
         now = time.time()
         refused_ids = {id(r.message) for r in refused}
-        stored = Counter(a.event.envelope.schema_ for a in accepted if id(a.message) not in refused_ids)
+        stored = Counter(
+            a.event.envelope.schema_ for a in prepared.accepted if id(a.message) not in refused_ids
+        )
         for schema, count in stored.items():
             instruments.EVENTS.labels(schema).inc(count)
         for item in rejected:
             instruments.DEAD_LETTERS.labels(item.kind.value).inc()
-        instruments.BATCH_SIZE.observe(len(batch))
+        instruments.BATCH_SIZE.observe(len(prepared.messages))
         instruments.BATCH_SECONDS.observe(time.monotonic() - started)
-        instruments.EVENT_LAG.set(max(0.0, now - min(m.timestamp_ms for m in batch) / 1000))
+        instruments.EVENT_LAG.set(max(0.0, now - min(m.timestamp_ms for m in prepared.messages) / 1000))
         instruments.LAST_COMMIT.set(now)
         self.batches += 1
-        self.events += len(batch)
+        self.events += len(prepared.messages)
 
-    async def _store(self, accepted: list[Accepted]) -> list[Rejected]:
-        """Store `accepted`; on a data error find and return the events the database refuses."""
+    async def _store(self, accepted: list[Accepted], plan: Plan | None = None) -> list[Rejected]:
+        """Store `accepted` (whose plan may be given); on a data error find and return the
+        events the database refuses."""
         if not accepted:
             return []
         try:
-            await self._store_transaction(accepted)
+            await self._store_transaction(plan or build_plan(accepted))
             return []
         except Exception as exc:
             if not is_data_error(exc):
@@ -198,21 +244,38 @@ class Processor:
         middle = len(accepted) // 2
         return [*await self._store(accepted[:middle]), *await self._store(accepted[middle:])]
 
-    async def _store_transaction(self, accepted: list[Accepted]) -> None:
-        plan = build_plan(accepted)
-        window: timedelta = self.config.attribution_window
-        async with self.sessions() as session:
-            connection = await session.connection()
-            raw = await connection.get_raw_connection()
-            pg = raw.driver_connection
-            # asyncpg's own transaction: the storage layer talks to asyncpg directly (array binds,
-            # prepared statements) and SQLAlchemy's adapter only begins lazily, on its own execute.
-            assert pg is not None  # a checked-out connection always has its driver connection
+    async def _store_transaction(self, plan: Plan) -> None:
+        pg = await self._connection()
+        try:
+            # asyncpg's own transaction: storage talks to asyncpg directly (array binds, prepared
+            # statements), and SQLAlchemy's adapter only begins one lazily, on its own execute.
             async with pg.transaction():
-                changes = await storage.store(pg, plan, attribution_window=window)
+                changes = await storage.store(
+                    pg, plan, lookups=self.lookups, attribution_window=self.config.attribution_window
+                )
+        except BaseException:
+            self.lookups.discard()
+            await self._release()  # the connection may be broken: the next batch takes a fresh one
+            raise
+        self.lookups.commit()
         self.invalidator.add(changes)
         if changes.rollups:
             self.rollups.mark_dirty()
+
+    async def _connection(self) -> Any:
+        """The asyncpg connection the processor keeps between batches: taking one from the pool
+        per batch (with its liveness ping) costs round trips on every batch's critical path."""
+        if self._held is None:
+            engine = self.sessions.kw["bind"]
+            self._held = await engine.connect()
+        raw = await self._held.get_raw_connection()
+        return raw.driver_connection
+
+    async def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held.close()
 
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         if not rejected:
@@ -251,6 +314,13 @@ class Processor:
         if missing:
             await self.bus.ensure_topics([TopicSpec(name) for name in missing])
             self._known_topics |= set(missing)
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -49,13 +49,21 @@ Connection = Any  # asyncpg.Connection
 FIRST_DEPLOYMENT = """
 SELECT d.id, d.finished_at
 FROM deployment_commits dc
-JOIN deployments d ON d.id = dc.deployment_id
-WHERE dc.commit_sha = {sha}
-  AND (dc.repository_id = {repo} OR (dc.repository_id IS NULL AND d.organization_id = {org}))
-  AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+CROSS JOIN LATERAL (
+    SELECT d.id, d.finished_at
+    FROM deployments d
+    WHERE d.id = dc.deployment_id
+      AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+      AND (dc.repository_id IS NOT NULL OR d.organization_id = {org})
+    OFFSET 0
+) d
+WHERE dc.commit_sha = {sha} AND (dc.repository_id = {repo} OR dc.repository_id IS NULL)
 ORDER BY d.finished_at, d.id
 LIMIT 1
 """
+# `OFFSET 0` keeps the planner from flattening the deployment look-up into a join it could start
+# from `deployments`: right after a fresh start the tables have no statistics, the filter looks
+# like it keeps one row, and a per-commit scan of every deployment is what it would pick.
 
 REVIEW_STATS = """
 SELECT min(r.submitted_at) AS first_review_at, count(*)::int AS reviews_count

@@ -174,6 +174,9 @@ def resolve(
             if (org, kind, value) not in assigned:
                 assigned[(org, kind, value)] = developer
                 result.new_identities[(org, kind, value)] = developer
+                if kind in USERNAME_COLUMNS and isinstance(developer, uuid.UUID):
+                    # A new account of a known developer: fill the seed's per-provider column.
+                    result.usernames.setdefault(developer, {}).setdefault(kind, value)
         _remember_details(result, developer, person, developer_emails)
     return result
 
@@ -202,8 +205,6 @@ def _remember_details(
             replacement = NewDeveloper(new.organization, person.email, new.name, new.usernames)
             result.new_developers[developer] = replacement
         return
-    if person.username and person.provider in USERNAME_COLUMNS:
-        result.usernames.setdefault(developer, {}).setdefault(person.provider, person.username)
     current = result.promotions.get(developer) or developer_emails.get(developer)
     if current is not None and is_synthetic(current) and person.email and developer not in result.promotions:
         result.promotions[developer] = person.email

@@ -16,6 +16,9 @@ import contextlib
 import logging
 import uuid
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from doraflow.core.cache import Cache, CacheUnavailableError, keys
 from doraflow.processor import instruments
 from doraflow.processor.storage import Changes
@@ -23,26 +26,54 @@ from doraflow.processor.storage import Changes
 logger = logging.getLogger(__name__)
 
 
+TEAMS_OF = """
+SELECT team_id FROM team_repositories WHERE repository_id = ANY(:repositories)
+UNION
+SELECT team_id FROM team_members WHERE developer_id = ANY(:developers)
+"""
+
+
 class CacheInvalidator:
-    def __init__(self, cache: Cache, interval_seconds: float) -> None:
+    def __init__(
+        self, cache: Cache, interval_seconds: float, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
         self._cache = cache
         self._interval = interval_seconds
+        self._sessions = session_factory
         self._organizations: set[uuid.UUID] = set()
         self._repositories: set[uuid.UUID] = set()
+        self._developers: set[uuid.UUID] = set()
         self._teams: set[uuid.UUID] = set()
         self._pending = asyncio.Event()
 
     def add(self, changes: Changes) -> None:
         self._organizations |= changes.organizations
         self._repositories |= changes.repositories
+        self._developers |= changes.developers
         self._teams |= changes.teams
         if self._organizations or self._repositories or self._teams:
             self._pending.set()
 
+    async def _teams_of(self, repositories: set[uuid.UUID], developers: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Teams owning the changed repositories or having the changed developers as members
+        (looked up here, off the batch's critical path)."""
+        if not repositories and not developers:
+            return set()
+        try:
+            async with self._sessions() as session:
+                rows = await session.execute(
+                    text(TEAMS_OF), {"repositories": list(repositories), "developers": list(developers)}
+                )
+                return {row[0] for row in rows}
+        except Exception as exc:  # the database may be down: team keys then expire by TTL
+            logger.warning("team look-up for cache invalidation failed: %s", exc)
+            return set()
+
     async def flush(self) -> int:
         """Delete everything pending now; return the number of keys deleted."""
-        orgs, repos, teams = self._organizations, self._repositories, self._teams
-        self._organizations, self._repositories, self._teams = set(), set(), set()
+        orgs, repos, developers = self._organizations, self._repositories, self._developers
+        teams = self._teams | await self._teams_of(repos, developers)
+        self._organizations, self._repositories, self._developers, self._teams = set(), set(), set(), set()
         self._pending.clear()
         exact, patterns = keys.invalidation(organizations=orgs, repositories=repos, teams=teams)
         deleted = 0

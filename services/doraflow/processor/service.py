@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Iterator
@@ -74,6 +75,16 @@ def create_app(
     return app
 
 
+def tune_gc() -> None:
+    """Fewer, larger young-generation collections. Parsing allocates many short-lived objects
+    (every event is several pydantic models), almost none cyclic, so the default threshold (700
+    allocations) runs a collection every few events for nothing; `freeze` moves everything
+    allocated at start-up (modules, settings) out of the collector's way for good."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: `serve_processor` owns SIGTERM, because the
     processor must finish its batch before the process may go (uvicorn would re-raise the
@@ -92,6 +103,7 @@ async def serve_processor(
     http: bool = True,
 ) -> None:
     """Run the processor process until SIGTERM/SIGINT (see module docstring)."""
+    tune_gc()
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
     bus = create_bus(settings.kafka_bootstrap_servers)

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from doraflow.core.models import natural_id
 from doraflow.processor import enrichment
-from doraflow.processor.identity import USERNAME_COLUMNS, PersonKey, Resolution, resolve, synthetic_email
+from doraflow.processor.entities import Lookups, OrganizationInfo, developers, organizations, repositories
+from doraflow.processor.identity import PersonKey
 from doraflow.processor.transform import Plan, RepoKey, clamp, text
 
 logger = logging.getLogger(__name__)
@@ -51,292 +53,41 @@ class Changes:
     organizations: set[uuid.UUID] = field(default_factory=set)
     repositories: set[uuid.UUID] = field(default_factory=set)
     developers: set[uuid.UUID] = field(default_factory=set)
-    teams: set[uuid.UUID] = field(default_factory=set)
+    teams: set[uuid.UUID] = field(default_factory=set)  # known directly; more are derived from the above
     rollups: bool = False
-
-
-# --- organizations ------------------------------------------------------------------------------
-
-SELECT_ORGANIZATIONS = "SELECT id, slug, settings FROM organizations WHERE slug = ANY($1::text[])"
-INSERT_ORGANIZATIONS = """
-INSERT INTO organizations (id, name, slug)
-SELECT id, slug, slug FROM unnest($1::uuid[], $2::text[]) AS v(id, slug)
-ON CONFLICT (slug) DO NOTHING
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class OrganizationInfo:
-    id: uuid.UUID
-    settings: dict[str, Any]
-
-    @property
-    def aliases(self) -> dict[str, str]:
-        raw = self.settings.get("aliases")
-        if not isinstance(raw, dict):
-            return {}
-        return {str(k).strip().lower(): str(v).strip().lower() for k, v in raw.items() if v}
-
-
-async def organizations(conn: Connection, slugs: Iterable[str]) -> dict[str, OrganizationInfo]:
-    """Look organizations up by slug, creating the missing ones (the embedded mode has no operator
-    to register them; in a cluster the API normally has, and this finds them)."""
-    wanted = sorted(set(slugs))
-    rows = await conn.fetch(SELECT_ORGANIZATIONS, wanted)
-    found = {row["slug"]: _org(row) for row in rows}
-    missing = [slug for slug in wanted if slug not in found]
-    if missing:
-        await conn.execute(INSERT_ORGANIZATIONS, [natural_id("organization", s) for s in missing], missing)
-        rows = await conn.fetch(SELECT_ORGANIZATIONS, missing)
-        found.update({row["slug"]: _org(row) for row in rows})
-        logger.info("registered organizations on first sight", extra={"organizations": missing})
-    return found
-
-
-def _org(row: Any) -> OrganizationInfo:
-    settings = row["settings"]
-    if isinstance(settings, str | bytes):
-        settings = orjson.loads(settings)
-    return OrganizationInfo(row["id"], settings if isinstance(settings, dict) else {})
-
-
-# --- repositories -------------------------------------------------------------------------------
-
-UPSERT_REPOSITORIES = """
-INSERT INTO repositories AS r (id, organization_id, name, provider, provider_id, url, default_branch, service,
-                               integration)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[])
-ON CONFLICT (organization_id, provider, provider_id) DO UPDATE SET
-    name = EXCLUDED.name,
-    url = COALESCE(EXCLUDED.url, r.url),
-    default_branch = COALESCE(EXCLUDED.default_branch, r.default_branch),
-    service = COALESCE(EXCLUDED.service, r.service),
-    integration = COALESCE(EXCLUDED.integration, r.integration)
-WHERE (r.name, r.url, r.default_branch, r.service, r.integration) IS DISTINCT FROM
-      (EXCLUDED.name, COALESCE(EXCLUDED.url, r.url), COALESCE(EXCLUDED.default_branch, r.default_branch),
-       COALESCE(EXCLUDED.service, r.service), COALESCE(EXCLUDED.integration, r.integration))
-"""
-SELECT_REPOSITORIES = """
-SELECT r.id, r.organization_id, r.provider, r.provider_id
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(organization_id, provider, provider_id)
-JOIN repositories r USING (organization_id, provider, provider_id)
-"""
-
-
-async def repositories(
-    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]
-) -> dict[RepoKey, uuid.UUID]:
-    """Upsert the repositories the batch's git events name (their `RepositoryRef`); return ids.
-    Sorted by key so concurrent replicas lock shared rows in the same order (no deadlocks)."""
-    if not plan.repositories:
-        return {}
-    keys = sorted(plan.repositories)
-    org_ids = [orgs[org].id for org, _, _ in keys]
-    columns: list[list[Any]] = [[], org_ids, [], [], [], [], [], [], []]
-    for (_org_slug, provider, provider_id), org_id in zip(keys, org_ids, strict=True):
-        stage = plan.repositories[(_org_slug, provider, provider_id)]
-        ref = stage.ref
-        columns[0].append(natural_id("repository", org_id, provider, provider_id))
-        columns[2].append(ref.name)
-        columns[3].append(provider)
-        columns[4].append(provider_id)
-        columns[5].append(ref.url)
-        columns[6].append(ref.default_branch)
-        columns[7].append(ref.service)
-        columns[8].append(stage.integration[:255])
-    await conn.execute(UPSERT_REPOSITORIES, *columns)
-    rows = await conn.fetch(SELECT_REPOSITORIES, org_ids, columns[3], columns[4])
-    by_id = {(row["organization_id"], row["provider"], row["provider_id"]): row["id"] for row in rows}
-    return {key: by_id[(org_id, key[1], key[2])] for key, org_id in zip(keys, org_ids, strict=True)}
-
-
-# --- developers ---------------------------------------------------------------------------------
-
-SELECT_IDENTITIES = """
-SELECT i.organization_id, i.kind, i.value, i.developer_id, d.email
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(organization_id, kind, value)
-JOIN developer_identities i USING (organization_id, kind, value)
-JOIN developers d ON d.id = i.developer_id
-UNION ALL
-SELECT d.organization_id, 'email', d.email, d.id, d.email
-FROM unnest($4::uuid[], $5::text[]) AS v(organization_id, email)
-JOIN developers d USING (organization_id, email)
-"""
-INSERT_DEVELOPERS = """
-INSERT INTO developers (id, organization_id, email, name, github_username, gitlab_username,
-    bitbucket_username)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-ON CONFLICT (organization_id, email) DO NOTHING
-"""
-SELECT_DEVELOPERS = """
-SELECT d.id, d.organization_id, d.email
-FROM unnest($1::uuid[], $2::text[]) AS v(organization_id, email)
-JOIN developers d USING (organization_id, email)
-"""
-INSERT_IDENTITIES = """
-INSERT INTO developer_identities (id, organization_id, developer_id, kind, value)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
-ON CONFLICT (organization_id, kind, value) DO NOTHING
-"""
-PROMOTE_DEVELOPERS = """
-UPDATE developers d SET email = v.email
-FROM unnest($1::uuid[], $2::text[]) AS v(id, email)
-WHERE d.id = v.id AND d.email LIKE '%@users.noreply.%'
-  AND NOT EXISTS (SELECT 1 FROM developers o WHERE o.organization_id = d.organization_id AND o.email
-      = v.email)
-"""
-FILL_USERNAMES = """
-UPDATE developers d SET
-    github_username = COALESCE(d.github_username, v.github),
-    gitlab_username = COALESCE(d.gitlab_username, v.gitlab),
-    bitbucket_username = COALESCE(d.bitbucket_username, v.bitbucket)
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS v(id, github, gitlab, bitbucket)
-WHERE d.id = v.id
-  AND ((d.github_username IS NULL AND v.github IS NOT NULL) OR (d.gitlab_username IS NULL
-      AND v.gitlab IS NOT NULL)
-       OR (d.bitbucket_username IS NULL AND v.bitbucket IS NOT NULL))
-"""
-
-
-async def developers(
-    conn: Connection, persons: Iterable[PersonKey], orgs: dict[str, OrganizationInfo]
-) -> dict[PersonKey, uuid.UUID]:
-    """Resolve every person of the batch to a developer id (rules in `identity`), creating
-    developers and recording identities as needed: four statements per batch at most."""
-    persons = list(persons)
-    if not persons:
-        return {}
-    identity_keys: set[tuple[str, str, str]] = set()
-    emails: set[tuple[str, str]] = set()
-    for person in persons:
-        identity_keys.update((person.organization, kind, value) for kind, value in person.identities())
-        emails.add((person.organization, person.email or synthetic_email(person)))
-    for org, info in orgs.items():
-        emails.update((org, canonical) for canonical in info.aliases.values())
-    id_org = {info.id: slug for slug, info in orgs.items()}
-    identity_list = sorted(identity_keys)
-    email_list = sorted(emails)
-    rows = await conn.fetch(
-        SELECT_IDENTITIES,
-        [orgs[o].id for o, _, _ in identity_list],
-        [k for _, k, _ in identity_list],
-        [v for _, _, v in identity_list],
-        [orgs[o].id for o, _ in email_list],
-        [e for _, e in email_list],
-    )
-    known: dict[tuple[str, str, str], uuid.UUID] = {}
-    developer_emails: dict[uuid.UUID, str] = {}
-    for row in rows:
-        known.setdefault((id_org[row["organization_id"]], row["kind"], row["value"]), row["developer_id"])
-        developer_emails[row["developer_id"]] = row["email"]
-    resolution = resolve(
-        persons,
-        known=known,
-        developer_emails=developer_emails,
-        aliases={org: info.aliases for org, info in orgs.items()},
-    )
-    created = await _create_developers(conn, resolution, orgs)
-    await _record_identities(conn, resolution, orgs, created)
-    await _update_existing(conn, resolution)
-
-    def final(ref: uuid.UUID | str) -> uuid.UUID:
-        return ref if isinstance(ref, uuid.UUID) else created[ref]
-
-    return {person: final(ref) for person, ref in resolution.person_developer.items()}
-
-
-async def _create_developers(
-    conn: Connection, resolution: Resolution, orgs: dict[str, OrganizationInfo]
-) -> dict[str, uuid.UUID]:
-    if not resolution.new_developers:
-        return {}
-    refs = sorted(resolution.new_developers)
-    new = [resolution.new_developers[ref] for ref in refs]
-    org_ids = [orgs[d.organization].id for d in new]
-    await conn.execute(
-        INSERT_DEVELOPERS,
-        [natural_id("developer", org_id, d.email) for org_id, d in zip(org_ids, new, strict=True)],
-        org_ids,
-        [d.email for d in new],
-        [text(d.name, 255) for d in new],
-        *[[d.usernames.get(provider) for d in new] for provider in USERNAME_COLUMNS],
-    )
-    # Read back rather than trust our ids: a concurrent replica may have created the row first.
-    rows = await conn.fetch(SELECT_DEVELOPERS, org_ids, [d.email for d in new])
-    by_email = {(row["organization_id"], row["email"]): row["id"] for row in rows}
-    return {ref: by_email[(org_id, d.email)] for ref, org_id, d in zip(refs, org_ids, new, strict=True)}
-
-
-async def _record_identities(
-    conn: Connection, resolution: Resolution, orgs: dict[str, OrganizationInfo], created: dict[str, uuid.UUID]
-) -> None:
-    if not resolution.new_identities:
-        return
-    keys = sorted(resolution.new_identities)
-    org_ids = [orgs[o].id for o, _, _ in keys]
-    developer_ids = [
-        ref if isinstance(ref, uuid.UUID) else created[ref]
-        for ref in (resolution.new_identities[key] for key in keys)
-    ]
-    await conn.execute(
-        INSERT_IDENTITIES,
-        [
-            natural_id("developer_identity", org_id, k, v)
-            for org_id, (_, k, v) in zip(org_ids, keys, strict=True)
-        ],
-        org_ids,
-        developer_ids,
-        [k for _, k, _ in keys],
-        [v[:255] for _, _, v in keys],
-    )
-
-
-async def _update_existing(conn: Connection, resolution: Resolution) -> None:
-    if resolution.promotions:
-        ids = sorted(resolution.promotions)
-        await conn.execute(PROMOTE_DEVELOPERS, ids, [resolution.promotions[i] for i in ids])
-    if resolution.usernames:
-        ids = sorted(resolution.usernames)
-        await conn.execute(
-            FILL_USERNAMES,
-            ids,
-            *[[resolution.usernames[i].get(provider) for i in ids] for provider in USERNAME_COLUMNS],
-        )
 
 
 # --- git facts ----------------------------------------------------------------------------------
 
 UPSERT_DEPLOYMENTS = """
 INSERT INTO deployments AS d (id, time, organization_id, repository_id, source, external_id, service,
-    environment,
-                              is_production, status, finished_at, duration_seconds, deployed_by, revision,
-                              is_hotfix, is_rollback, url)
+                              environment, is_production, status, finished_at, duration_seconds,
+                              deployed_by, revision, is_hotfix, is_rollback, url)
 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-    $7::text[],
-                     $8::text[], $9::bool[], $10::text[], $11::timestamptz[], $12::int[], $13::uuid[],
-                     $14::text[], $15::bool[], $16::bool[], $17::text[])
+                     $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[], $12::int[],
+                     $13::uuid[], $14::text[], $15::bool[], $16::bool[], $17::text[])
 ON CONFLICT (id, time) DO UPDATE SET
-    repository_id = EXCLUDED.repository_id, service = EXCLUDED.service, environment = EXCLUDED.environment,
-    is_production = EXCLUDED.is_production, status = EXCLUDED.status, finished_at = EXCLUDED.finished_at,
+    repository_id = EXCLUDED.repository_id, service = EXCLUDED.service,
+    environment = EXCLUDED.environment, is_production = EXCLUDED.is_production,
+    status = EXCLUDED.status, finished_at = EXCLUDED.finished_at,
     duration_seconds = EXCLUDED.duration_seconds, deployed_by = EXCLUDED.deployed_by,
     revision = EXCLUDED.revision, is_hotfix = EXCLUDED.is_hotfix, is_rollback = EXCLUDED.is_rollback,
     url = EXCLUDED.url
 WHERE (COALESCE(EXCLUDED.finished_at, EXCLUDED.time), EXCLUDED.status <> 'in_progress')
         >= (COALESCE(d.finished_at, d.time), COALESCE(d.status, 'in_progress') <> 'in_progress')
   AND (d.repository_id, d.service, d.environment, d.is_production, d.status, d.finished_at,
-      d.duration_seconds,
-       d.deployed_by, d.revision, d.is_hotfix, d.is_rollback, d.url)
+       d.duration_seconds, d.deployed_by, d.revision, d.is_hotfix, d.is_rollback, d.url)
       IS DISTINCT FROM
       (EXCLUDED.repository_id, EXCLUDED.service, EXCLUDED.environment, EXCLUDED.is_production,
-          EXCLUDED.status,
-       EXCLUDED.finished_at, EXCLUDED.duration_seconds, EXCLUDED.deployed_by, EXCLUDED.revision,
-       EXCLUDED.is_hotfix, EXCLUDED.is_rollback, EXCLUDED.url)
+       EXCLUDED.status, EXCLUDED.finished_at, EXCLUDED.duration_seconds, EXCLUDED.deployed_by,
+       EXCLUDED.revision, EXCLUDED.is_hotfix, EXCLUDED.is_rollback, EXCLUDED.url)
+RETURNING d.id
 """
 INSERT_DEPLOYMENT_COMMITS = """
 INSERT INTO deployment_commits (deployment_id, commit_sha, repository_id)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])
 ON CONFLICT (deployment_id, commit_sha) DO NOTHING
+RETURNING deployment_id
 """
 
 
@@ -346,7 +97,7 @@ class DeploymentRef:
     organization_id: uuid.UUID
     external_id: str
     service: str
-    since: Any  # datetime: the earliest time this deployment can affect an incident
+    since: datetime  # when it started: no incident before can be attributed to it
 
 
 async def deployments(
@@ -356,13 +107,14 @@ async def deployments(
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
 ) -> list[DeploymentRef]:
+    """Upsert deployments and the commits they shipped; return the deployments whose links may
+    have changed: those inserted or changed (status, time, …) and those that shipped a commit not
+    recorded before. A replayed deployment returns nothing, so a replay re-links nothing."""
     if not plan.deployments:
         return []
     cols: list[list[Any]] = [[] for _ in range(17)]
-    refs: list[DeploymentRef] = []
-    link_deployments: list[uuid.UUID] = []
-    link_shas: list[str] = []
-    link_repos: list[uuid.UUID | None] = []
+    refs: dict[uuid.UUID, DeploymentRef] = {}
+    links: list[list[Any]] = [[], [], []]
     for key, staged in plan.deployments.items():
         d = staged.data
         org_id = orgs[staged.organization].id
@@ -392,17 +144,13 @@ async def deployments(
             d.url,
         )
         _append(cols, row)
-        refs.append(
-            DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.finished_at or d.started_at)
-        )
+        refs[deployment_id] = DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.started_at)
         for sha in sorted(plan.deployment_shas.get(key, ())):
-            link_deployments.append(deployment_id)
-            link_shas.append(sha)
-            link_repos.append(repo_id)
-    await conn.execute(UPSERT_DEPLOYMENTS, *cols)
-    if link_shas:
-        await conn.execute(INSERT_DEPLOYMENT_COMMITS, link_deployments, link_shas, link_repos)
-    return refs
+            _append(links, (deployment_id, sha, repo_id))
+    changed = {row["id"] for row in await conn.fetch(UPSERT_DEPLOYMENTS, *cols)}
+    if links[0]:
+        changed |= {row["deployment_id"] for row in await conn.fetch(INSERT_DEPLOYMENT_COMMITS, *links)}
+    return [refs[deployment_id] for deployment_id in sorted(changed)]
 
 
 UPSERT_COMMITS = f"""
@@ -478,8 +226,7 @@ async def commits(
 
 UPSERT_REVIEWS = """
 INSERT INTO pull_request_reviews AS r (id, organization_id, repository_id, pr_number, external_id,
-    reviewer_id, state,
-                                       submitted_at, comments_count)
+                                       reviewer_id, state, submitted_at, comments_count)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::uuid[], $7::text[],
                      $8::timestamptz[], $9::int[])
 ON CONFLICT (repository_id, external_id) DO UPDATE SET
@@ -487,7 +234,8 @@ ON CONFLICT (repository_id, external_id) DO UPDATE SET
     submitted_at = EXCLUDED.submitted_at, comments_count = EXCLUDED.comments_count
 WHERE (r.pr_number, r.reviewer_id, r.state, r.submitted_at, r.comments_count) IS DISTINCT FROM
       (EXCLUDED.pr_number, EXCLUDED.reviewer_id, EXCLUDED.state, EXCLUDED.submitted_at,
-          EXCLUDED.comments_count)
+       EXCLUDED.comments_count)
+RETURNING r.repository_id, r.pr_number
 """
 
 
@@ -498,7 +246,7 @@ async def reviews(
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
 ) -> list[tuple[uuid.UUID, int]]:
-    """Upsert reviews; return the (repository, number) of the pull requests they belong to."""
+    """Upsert reviews; return the (repository, number) of the pull requests whose reviews changed."""
     if not plan.reviews:
         return []
     cols: list[list[Any]] = [[] for _ in range(9)]
@@ -517,8 +265,8 @@ async def reviews(
             clamp(r.comments_count),
         )
         _append(cols, row)
-    await conn.execute(UPSERT_REVIEWS, *cols)
-    return sorted(set(zip(cols[2], cols[3], strict=True)))
+    rows = await conn.fetch(UPSERT_REVIEWS, *cols)
+    return sorted({(row["repository_id"], row["pr_number"]) for row in rows})
 
 
 PR_STATE_RANK_SQL = "CASE {0} WHEN 'merged' THEN 2 WHEN 'closed' THEN 1 ELSE 0 END"
@@ -672,7 +420,7 @@ async def work_items(
         w = staged.data
         org_id = orgs[org].id
         row = (
-            natural_id("issue", org_id, source, external_id),
+            issue_id(org_id, source, external_id),
             org_id,
             source,
             external_id,
@@ -699,14 +447,15 @@ async def work_items(
 
 
 async def issue_placeholders(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> None:
+    """Placeholder rows for issues named by transitions or sprints but not (yet) stored; their
+    creation time is the first fact at hand (the transition, the sprint's start, or when the
+    sprint was collected), and the issue's own event replaces it."""
     wanted: dict[tuple[str, str, str], tuple[str, Any]] = {}
     for ((org, source, issue), _), staged in plan.transitions.items():
         wanted.setdefault((org, source, issue), (staged.data.project, staged.data.transitioned_at))
     for (org, source, _), sprint in plan.sprints.items():
         s = sprint.data
-        when = s.start_at or s.end_at or s.completed_at
-        if when is None:
-            continue  # a future sprint without dates: its members are linked once they exist
+        when = s.start_at or s.end_at or s.completed_at or sprint.collected_at
         for issue in (*s.issue_ids, *s.completed_issue_ids):
             wanted.setdefault((org, source, issue), (s.project, when))
     keys = sorted(k for k in wanted if k not in plan.work_items)
@@ -715,7 +464,7 @@ async def issue_placeholders(conn: Connection, plan: Plan, orgs: dict[str, Organ
     org_ids = [orgs[o].id for o, _, _ in keys]
     await conn.execute(
         INSERT_ISSUE_PLACEHOLDERS,
-        [natural_id("issue", org_id, s, e) for org_id, (_, s, e) in zip(org_ids, keys, strict=True)],
+        [issue_id(org_id, s, e) for org_id, (_, s, e) in zip(org_ids, keys, strict=True)],
         org_ids,
         [s for _, s, _ in keys],
         [e[:255] for _, _, e in keys],
@@ -724,23 +473,17 @@ async def issue_placeholders(conn: Connection, plan: Plan, orgs: dict[str, Organ
     )
 
 
+# Issue ids are natural (`natural_id("issue", org, source, external_id)`), so transitions and sprint
+# members name their issue directly; the placeholders above guarantee it exists.
 UPSERT_TRANSITIONS = """
 INSERT INTO issue_transitions AS t (id, organization_id, issue_id, external_id, from_status, to_status,
                                     from_category, to_category, transitioned_at, author_id)
-SELECT v.id, v.organization_id, i.id, v.external_id, v.from_status, v.to_status, v.from_category,
-    v.to_category,
-       v.transitioned_at, v.author_id
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::timestamptz[], $11::uuid[])
-     AS v(id, organization_id, source, issue_external_id, external_id, from_status, to_status, from_category,
-          to_category, transitioned_at, author_id)
-JOIN issues i ON (i.organization_id, i.source, i.external_id) = (v.organization_id, v.source,
-    v.issue_external_id)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::timestamptz[], $10::uuid[])
 ON CONFLICT (issue_id, external_id) DO UPDATE SET
-    from_status = EXCLUDED.from_status, to_status = EXCLUDED.to_status, from_category
-        = EXCLUDED.from_category,
-    to_category = EXCLUDED.to_category, transitioned_at = EXCLUDED.transitioned_at, author_id
-        = EXCLUDED.author_id
+    from_status = EXCLUDED.from_status, to_status = EXCLUDED.to_status,
+    from_category = EXCLUDED.from_category, to_category = EXCLUDED.to_category,
+    transitioned_at = EXCLUDED.transitioned_at, author_id = EXCLUDED.author_id
 WHERE (t.from_status, t.to_status, t.from_category, t.to_category, t.transitioned_at, t.author_id)
       IS DISTINCT FROM
       (EXCLUDED.from_status, EXCLUDED.to_status, EXCLUDED.from_category, EXCLUDED.to_category,
@@ -749,21 +492,24 @@ RETURNING t.issue_id
 """
 
 
+def issue_id(org_id: uuid.UUID, source: str, external_id: str) -> uuid.UUID:
+    return natural_id("issue", org_id, source, external_id)
+
+
 async def transitions(
     conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
 ) -> list[uuid.UUID]:
     """Upsert transitions; return the issues whose history changed."""
     if not plan.transitions:
         return []
-    cols: list[list[Any]] = [[] for _ in range(11)]
+    cols: list[list[Any]] = [[] for _ in range(10)]
     for ((org, source, issue), transition_id), staged in plan.transitions.items():
         t = staged.data
         org_id = orgs[org].id
         row = (
             natural_id("transition", org_id, source, issue, transition_id),
             org_id,
-            source,
-            issue,
+            issue_id(org_id, source, issue),
             transition_id[:255],
             text(t.from_status, 100),
             text(t.to_status, 100),
@@ -787,32 +533,23 @@ ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
     end_at = EXCLUDED.end_at, completed_at = EXCLUDED.completed_at
 WHERE (s.board, s.name, s.state, s.start_at, s.end_at, s.completed_at) IS DISTINCT FROM
       (EXCLUDED.board, EXCLUDED.name, EXCLUDED.state, EXCLUDED.start_at, EXCLUDED.end_at,
-          EXCLUDED.completed_at)
+       EXCLUDED.completed_at)
 """
 # Membership follows the sprint's latest event: issues no longer listed leave the sprint.
 DELETE_SPRINT_ISSUES = """
 DELETE FROM sprint_issues si
-USING unnest($1::uuid[]) AS s(id)
-WHERE si.sprint_id = s.id
-  AND NOT EXISTS (
-      SELECT 1 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS m(sprint_id,
-          organization_id, source,
-                                                                                 issue_external_id)
-      JOIN issues i ON (i.organization_id, i.source, i.external_id) = (m.organization_id, m.source,
-                                                                         m.issue_external_id)
-      WHERE m.sprint_id = si.sprint_id AND i.id = si.issue_id)
+WHERE si.sprint_id = ANY($1::uuid[])
+  AND (si.sprint_id, si.issue_id) NOT IN (SELECT * FROM unnest($2::uuid[], $3::uuid[]))
 """
 UPSERT_SPRINT_ISSUES = """
 INSERT INTO sprint_issues AS si (sprint_id, issue_id, story_points, completed_in_sprint)
-SELECT m.sprint_id, i.id, i.story_points, m.completed
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[])
-     AS m(sprint_id, organization_id, source, issue_external_id, completed)
-JOIN issues i ON (i.organization_id, i.source, i.external_id) = (m.organization_id, m.source,
-    m.issue_external_id)
+SELECT m.sprint_id, m.issue_id, i.story_points, m.completed
+FROM unnest($1::uuid[], $2::uuid[], $3::bool[]) AS m(sprint_id, issue_id, completed)
+JOIN issues i ON i.id = m.issue_id
 ON CONFLICT (sprint_id, issue_id) DO UPDATE SET
     story_points = EXCLUDED.story_points, completed_in_sprint = EXCLUDED.completed_in_sprint
-WHERE (si.story_points, si.completed_in_sprint) IS DISTINCT FROM (EXCLUDED.story_points,
-    EXCLUDED.completed_in_sprint)
+WHERE (si.story_points, si.completed_in_sprint)
+      IS DISTINCT FROM (EXCLUDED.story_points, EXCLUDED.completed_in_sprint)
 """
 SYNC_SPRINT_POINTS = """
 UPDATE sprint_issues si SET story_points = i.story_points
@@ -825,7 +562,7 @@ async def sprints(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo
     if not plan.sprints:
         return
     cols: list[list[Any]] = [[] for _ in range(10)]
-    members: list[list[Any]] = [[], [], [], [], []]
+    members: list[list[Any]] = [[], [], []]
     for (org, source, external_id), staged in plan.sprints.items():
         s = staged.data
         org_id = orgs[org].id
@@ -845,9 +582,9 @@ async def sprints(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo
         _append(cols, row)
         completed = set(s.completed_issue_ids)
         for issue in sorted({*s.issue_ids, *completed}):
-            _append(members, (sprint_id, org_id, source, issue, issue in completed))
+            _append(members, (sprint_id, issue_id(org_id, source, issue), issue in completed))
     await conn.execute(UPSERT_SPRINTS, *cols)
-    await conn.execute(DELETE_SPRINT_ISSUES, cols[0], *members[:4])
+    await conn.execute(DELETE_SPRINT_ISSUES, cols[0], members[0], members[1])
     if members[0]:
         await conn.execute(UPSERT_SPRINT_ISSUES, *members)
 
@@ -866,18 +603,19 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                      $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
 ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
     title = EXCLUDED.title, severity = EXCLUDED.severity, service = EXCLUDED.service,
-    created_at = EXCLUDED.created_at, resolved_at = EXCLUDED.resolved_at, deployment_ref
-        = EXCLUDED.deployment_ref,
-    commit_sha_ref = EXCLUDED.commit_sha_ref, url = EXCLUDED.url
+    created_at = EXCLUDED.created_at, resolved_at = EXCLUDED.resolved_at,
+    deployment_ref = EXCLUDED.deployment_ref, commit_sha_ref = EXCLUDED.commit_sha_ref, url = EXCLUDED.url
 WHERE COALESCE(EXCLUDED.resolved_at, EXCLUDED.created_at) >= COALESCE(i.resolved_at, i.created_at)
   AND (i.title, i.severity, i.service, i.created_at, i.resolved_at, i.deployment_ref, i.commit_sha_ref, i.url)
       IS DISTINCT FROM
       (EXCLUDED.title, EXCLUDED.severity, EXCLUDED.service, EXCLUDED.created_at, EXCLUDED.resolved_at,
        EXCLUDED.deployment_ref, EXCLUDED.commit_sha_ref, EXCLUDED.url)
+RETURNING i.id
 """
 
 
 async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> list[uuid.UUID]:
+    """Upsert incidents; return those that changed (their attribution is re-derived)."""
     if not plan.incidents:
         return []
     cols: list[list[Any]] = [[] for _ in range(12)]
@@ -899,20 +637,13 @@ async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationIn
             n.url,
         )
         _append(cols, row)
-    await conn.execute(UPSERT_INCIDENTS, *cols)
-    return list(cols[0])
+    return [row["id"] for row in await conn.fetch(UPSERT_INCIDENTS, *cols)]
 
 
 # --- the whole batch ----------------------------------------------------------------------------
 
-TEAMS_OF = """
-SELECT team_id FROM team_repositories WHERE repository_id = ANY($1::uuid[])
-UNION
-SELECT team_id FROM team_members WHERE developer_id = ANY($2::uuid[])
-"""
 
-
-async def store(conn: Connection, plan: Plan, *, attribution_window: Any) -> Changes:
+async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_window: timedelta) -> Changes:
     """Write one batch inside the caller's transaction; return what changed for the caches.
 
     Order matters only within the batch (each side of a link re-derives from what is stored):
@@ -920,18 +651,17 @@ async def store(conn: Connection, plan: Plan, *, attribution_window: Any) -> Cha
     deployments; reviews before pull requests; issues before transitions and sprints.
     """
     changes = Changes()
-    orgs = await organizations(conn, plan.organizations)
+    orgs = await organizations(conn, plan.organizations, lookups)
     changes.organizations = {info.id for info in orgs.values()}
-    repos = await repositories(conn, plan, orgs)
+    repos = await repositories(conn, plan, orgs, lookups)
     changes.repositories = set(repos.values())
-    people = await developers(conn, plan.persons, orgs)
+    people = await developers(conn, plan.persons, orgs, lookups)
     changes.developers = set(people.values())
 
     deployed = await deployments(conn, plan, orgs, repos, people)
     await commits(conn, plan, orgs, repos, people)
     if deployed:
-        ids = [d.id for d in deployed]
-        await enrichment.link_deployments(conn, ids)
+        await enrichment.link_deployments(conn, [d.id for d in deployed])
     reviewed = await reviews(conn, plan, orgs, repos, people)
     await pull_requests(conn, plan, orgs, repos, people)
     if reviewed:
@@ -954,7 +684,4 @@ async def store(conn: Connection, plan: Plan, *, attribution_window: Any) -> Cha
         changes.repositories |= await enrichment.attribute_incidents(conn, incident_ids, deployed, windows)
 
     changes.rollups = bool(plan.commits or plan.deployments)
-    if changes.repositories or changes.developers:
-        rows = await conn.fetch(TEAMS_OF, sorted(changes.repositories), sorted(changes.developers))
-        changes.teams = {row["team_id"] for row in rows}
     return changes

@@ -30,6 +30,7 @@ from doraflow.core.events import (
     CommitData,
     DeploymentData,
     IncidentData,
+    PersonRef,
     PullRequestData,
     RepositoryRef,
     SprintData,
@@ -80,6 +81,7 @@ class Staged(Generic[T]):
     rank: tuple[Any, ...]
     person: PersonKey | None = None  # author / reviewer / assignee / deployer
     repository: RepoKey | None = None
+    collected_at: datetime | None = None  # sprints: a deterministic time for issue placeholders
 
 
 @dataclass(slots=True)
@@ -123,83 +125,85 @@ def _occurred(*candidates: datetime | None) -> datetime:
     raise ValueError("no timestamp")  # unreachable: every schema has a required time
 
 
-def build_plan(events: Iterable[Accepted]) -> Plan:
-    plan = Plan()
-    rank: tuple[Any, ...]
-    for position, accepted in enumerate(events):
+class PlanBuilder:
+    """Accumulates a batch's events into a `Plan`, one event at a time (so the caller can build
+    a batch in slices and let other work run in between)."""
+
+    def __init__(self) -> None:
+        self.plan = Plan()
+        self._position = 0
+        # The same few people appear on most events of a batch: normalise each once.
+        self._people: dict[tuple[str, str, str | None, str | None, str | None], PersonKey] = {}
+
+    def _person(self, org: str, provider: str, who: PersonRef | None) -> PersonKey | None:
+        if who is None:
+            return None
+        raw = (org, provider, who.email, who.username, who.name)
+        key = self._people.get(raw)
+        if key is None:
+            key = self._people[raw] = PersonKey.of(org, provider, who)
+            self.plan.persons.add(key)
+        return key
+
+    def _repository(self, org: str, ref: RepositoryRef, integration: str) -> RepoKey:
+        key = (org, ref.provider, ref.id)
+        self.plan.repositories[key] = RepositoryStage(ref, integration)
+        return key
+
+    def add(self, accepted: Accepted) -> None:
+        plan = self.plan
+        position = self._position = self._position + 1
         envelope, data = accepted.event.envelope, accepted.event.data
         org, source, integration = accepted.organization, envelope.source, envelope.integration
         plan.organizations.add(org)
         plan.schemas[envelope.schema_] += 1
-
-        def person_of(provider: str, who: Any, org: str = org) -> PersonKey | None:
-            if who is None:
-                return None
-            key = PersonKey.of(org, provider, who)
-            plan.persons.add(key)
-            return key
-
-        def repository_of(ref: RepositoryRef, org: str = org, integration: str = integration) -> RepoKey:
-            key = (org, ref.provider, ref.id)
-            plan.repositories[key] = RepositoryStage(ref, integration)
-            return key
-
+        rank: tuple[Any, ...]
         if isinstance(data, CommitData):
-            repo = repository_of(data.repository)
-            plan.commits[(repo, data.sha)] = Staged(
-                data,
-                org,
-                source,
-                integration,
-                (position,),
-                person_of(data.repository.provider, data.author),
-                repo,
-            )
+            repo = self._repository(org, data.repository, integration)
+            author = self._person(org, data.repository.provider, data.author)
+            plan.commits[(repo, data.sha)] = Staged(data, org, source, integration, (position,), author, repo)
         elif isinstance(data, PullRequestData):
-            repo = repository_of(data.repository)
+            repo = self._repository(org, data.repository, integration)
             rank = (_occurred(data.updated_at, data.created_at), PR_STATE_RANK[data.state], position)
-            staged_pr = Staged(
-                data, org, source, integration, rank, person_of(data.repository.provider, data.author), repo
+            author = self._person(org, data.repository.provider, data.author)
+            _keep(
+                plan.pull_requests,
+                (repo, data.number),
+                Staged(data, org, source, integration, rank, author, repo),
             )
-            _keep(plan.pull_requests, (repo, data.number), staged_pr)
         elif isinstance(data, CodeReviewData):
-            repo = repository_of(data.repository)
+            repo = self._repository(org, data.repository, integration)
+            reviewer = self._person(org, data.repository.provider, data.reviewer)
             plan.reviews[(repo, data.review_id)] = Staged(
-                data,
-                org,
-                source,
-                integration,
-                (position,),
-                person_of(data.repository.provider, data.reviewer),
-                repo,
+                data, org, source, integration, (position,), reviewer, repo
             )
         elif isinstance(data, DeploymentData):
-            repo_key = repository_of(data.repository) if data.repository is not None else None
+            repo_key = self._repository(org, data.repository, integration) if data.repository else None
             provider = data.repository.provider if data.repository is not None else source
             key = (org, source, data.deployment_id)
             rank = (_occurred(data.finished_at, data.started_at), data.status != "in_progress", position)
-            staged_d = Staged(
-                data, org, source, integration, rank, person_of(provider, data.deployed_by), repo_key
-            )
-            _keep(plan.deployments, key, staged_d)
+            deployer = self._person(org, provider, data.deployed_by)
+            _keep(plan.deployments, key, Staged(data, org, source, integration, rank, deployer, repo_key))
             shas = plan.deployment_shas.setdefault(key, set())
             shas.update(data.commit_shas)
             if data.revision:
                 shas.add(data.revision)
         elif isinstance(data, WorkItemData):
             rank = (_occurred(data.updated_at, data.created_at), position)
+            assignee = self._person(org, source, data.assignee)
             _keep(
                 plan.work_items,
                 (org, source, data.external_id),
-                Staged(data, org, source, integration, rank, person_of(source, data.assignee)),
+                Staged(data, org, source, integration, rank, assignee),
             )
         elif isinstance(data, SprintData):
             plan.sprints[(org, source, data.external_id)] = Staged(
                 data, org, source, integration, (position,)
             )
         elif isinstance(data, TransitionData):
+            author = self._person(org, source, data.author)
             plan.transitions[((org, source, data.issue_external_id), data.transition_id)] = Staged(
-                data, org, source, integration, (position,), person_of(source, data.author)
+                data, org, source, integration, (position,), author
             )
         elif isinstance(data, IncidentData):
             rank = (_occurred(data.resolved_at, data.created_at), position)
@@ -208,4 +212,10 @@ def build_plan(events: Iterable[Accepted]) -> Plan:
             )
         else:  # a schema added to core.events without a storage rule must not pass silently
             raise TypeError(f"no storage rule for {type(data).__name__}")
-    return plan
+
+
+def build_plan(events: Iterable[Accepted]) -> Plan:
+    builder = PlanBuilder()
+    for accepted in events:
+        builder.add(accepted)
+    return builder.plan

@@ -10,6 +10,7 @@ belongs on another topic, is refused rather than written into some other tenant'
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,6 +52,7 @@ class Rejected:
     reason: str
 
 
+@functools.lru_cache(maxsize=4096)
 def organization_of(topic: str, prefix: str) -> str:
     """`{prefix}.{org}.…` → `org` (the subscription pattern guarantees the shape)."""
     rest = topic[len(prefix) + 1 :] if topic.startswith(prefix + ".") else topic
@@ -88,7 +90,7 @@ def validate(message: Message, prefix: str) -> Accepted | Rejected:
             f"envelope names organization {envelope.organization!r} but the topic belongs to "
             f"{organization!r}",
         )
-    expected = topic_name(prefix, organization, SCHEMAS[envelope.schema_].topic_suffix)
+    expected = _expected_topic(prefix, organization, envelope.schema_)
     if message.topic != expected:
         return Rejected(
             message,
@@ -97,6 +99,11 @@ def validate(message: Message, prefix: str) -> Accepted | Rejected:
             f"schema {envelope.schema_} belongs on {expected}, not {message.topic}",
         )
     return Accepted(message, organization, event)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expected_topic(prefix: str, organization: str, schema: str) -> str:
+    return topic_name(prefix, organization, SCHEMAS[schema].topic_suffix)
 
 
 def dlq_record(rejected: Rejected, *, now: datetime | None = None) -> bytes:
