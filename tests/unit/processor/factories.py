@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from doraflow.core.bus import Message
 from doraflow.core.events import (
@@ -164,7 +164,13 @@ def work_item(external_id: str, *, minutes: float = 0, **kw: Any) -> WorkItemDat
     )
 
 
-def transition(issue: str, transition_id: str, *, minutes: float, to: str = "in_progress") -> TransitionData:
+def transition(
+    issue: str,
+    transition_id: str,
+    *,
+    minutes: float,
+    to: Literal["todo", "in_progress", "done"] = "in_progress",
+) -> TransitionData:
     return TransitionData(
         project="ACME",
         issue_external_id=issue,
@@ -172,7 +178,7 @@ def transition(issue: str, transition_id: str, *, minutes: float, to: str = "in_
         from_status="To Do",
         to_status="In Progress" if to == "in_progress" else "Done",
         from_category="todo",
-        to_category=to,  # type: ignore[arg-type]
+        to_category=to,
         transitioned_at=at(minutes),
         author=person(1),
     )
