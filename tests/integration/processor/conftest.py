@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from doraflow.core import migrate
 from doraflow.core.database import create_engine, create_session_factory
+from doraflow.core.events import EventData
 from doraflow.core.settings import Settings
+from doraflow.processor import storage
+from doraflow.processor.entities import Lookups
+from doraflow.processor.storage import Changes
+from doraflow.processor.transform import build_plan
+from doraflow.processor.validation import Accepted, validate
+from tests.testenv.postgres import _dsn
+from tests.unit.processor import factories as f
 
 # Indexes the processor's look-ups rely on that the migrations do not create yet (requested as
 # migration 0003); created here so the tests exercise the intended plans.
@@ -99,3 +109,54 @@ async def xmins(engine: AsyncEngine) -> dict[str, list[str]]:
             rows = await connection.execute(text(f"SELECT xmin::text FROM {table}"))  # noqa: S608
             result[table] = sorted(row[0] for row in rows)
     return result
+
+
+class Ingest:
+    """Store events in the given batches, exactly as the processor does (validate, plan, one
+    transaction per batch), on one asyncpg connection with the processor's entity memory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lookups = Lookups()
+
+    async def __call__(self, *batches: Sequence[EventData | bytes], organization: str = f.ORG) -> Changes:
+        changes = Changes()
+        connection = await asyncpg.connect(_dsn(self.url))
+        try:
+            for batch in batches:
+                accepted = []
+                for offset, item in enumerate(batch):
+                    outcome = validate(f.message(item, offset=offset, organization=organization), f.PREFIX)
+                    assert isinstance(outcome, Accepted), outcome
+                    accepted.append(outcome)
+                async with connection.transaction():
+                    result = await storage.store(
+                        connection,
+                        build_plan(accepted),
+                        lookups=self.lookups,
+                        attribution_window=timedelta(days=7),
+                    )
+                self.lookups.commit()
+                changes.organizations |= result.organizations
+                changes.repositories |= result.repositories
+                changes.rollups |= result.rollups
+        finally:
+            await connection.close()
+        return changes
+
+
+@pytest.fixture
+def ingest(migrated_url: str) -> Ingest:
+    return Ingest(migrated_url)
+
+
+async def fresh(make_database: Callable[[], Awaitable[str]]) -> tuple[Ingest, AsyncEngine]:
+    """Another empty, migrated database (for comparing two arrival orders)."""
+    url = await make_database()
+    await prepare_database(url)
+    return Ingest(url), create_engine(Settings(), url=url)
+
+
+async def query(engine: AsyncEngine, sql: str, **params: object) -> list[tuple[object, ...]]:
+    async with engine.connect() as connection:
+        return [tuple(row) for row in await connection.execute(text(sql), params)]

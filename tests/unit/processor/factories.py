@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
+
 from doraflow.core.bus import Message
 from doraflow.core.events import (
     SCHEMAS,
@@ -220,11 +222,37 @@ def topic_for(data: EventData, organization: str = ORG) -> str:
     return topic_name(PREFIX, organization, SCHEMAS[schema_for(data)].topic_suffix)
 
 
+def topic_of(value: bytes, organization: str = ORG) -> str:
+    """The topic an encoded event belongs on (its schema's), or the commits topic for garbage."""
+    try:
+        schema = orjson.loads(value)["schema"]
+        return topic_name(PREFIX, organization, SCHEMAS[schema].topic_suffix)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return topic_name(PREFIX, organization, "git.commits")
+
+
 def message(
-    data: EventData | bytes, *, topic: str | None = None, offset: int = 0, partition: int = 0
+    data: EventData | bytes,
+    *,
+    topic: str | None = None,
+    offset: int = 0,
+    partition: int = 0,
+    organization: str = ORG,
 ) -> Message:
     if isinstance(data, bytes):
         return Message(
-            topic or topic_name(PREFIX, ORG, "git.commits"), partition, offset, f"{ORG}/x", data, 0
+            topic or topic_of(data, organization),
+            partition,
+            offset,
+            f"{organization}/x",
+            data,
+            0,
         )
-    return Message(topic or topic_for(data), partition, offset, f"{ORG}/x", encode(data), 0)
+    return Message(
+        topic or topic_for(data, organization),
+        partition,
+        offset,
+        f"{organization}/x",
+        encode(data, organization=organization),
+        0,
+    )
