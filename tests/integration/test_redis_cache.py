@@ -53,3 +53,15 @@ async def test_unreachable_server_raises_cache_unavailable() -> None:
             await cache.get("org:1")
     finally:
         await cache.close()
+
+
+async def test_several_counters_in_one_call(redis_url: str) -> None:
+    cache = RedisCache(redis_url)
+    ip_key, key_key = (f"ratelimit:{uuid.uuid4().hex}:{who}:GET /x" for who in ("ip", "key"))
+    try:
+        assert await cache.incr_windows([ip_key, key_key], 60) == [(1, 60), (1, 60)]
+        (ip_count, _), (key_count, ttl) = await cache.incr_windows([ip_key, key_key], 60)
+        assert (ip_count, key_count) == (2, 2)
+        assert 1 <= ttl <= 60
+    finally:
+        await cache.close()

@@ -56,7 +56,7 @@ def create_app(
     """Build the API app. `metrics_source` defaults to the stand-in database loader until the
     metrics package's query layer exists; `rate_limits` defaults to 600 requests per minute per
     endpoint for each client IP and each key."""
-    limits = rate_limits or RateLimits()
+    limits = rate_limits or RateLimits.from_settings(settings)
     degradable = DegradableCache(cache)
     hasher = KeyHasher.from_settings(settings)
     context = ApiContext(
@@ -99,7 +99,10 @@ def create_app(
         return True
 
     add_service_endpoints(
-        app, SERVICE_NAME, {"database": database_ready, "cache": degradable.ping, "bus": bus_ready}
+        app,
+        SERVICE_NAME,
+        {"database": database_ready, "cache": degradable.ping, "bus": bus_ready},
+        optional=frozenset({"cache"}),
     )
     app.include_router(api_router())
     mount_dashboard(app)

@@ -36,14 +36,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from doraflow.core.models import ApiKey, Organization
+from doraflow.core.security import derive_service_token
 from doraflow.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 KEY_SCHEME = "dfk"
-SERVICE_TOKEN_SCHEME = "dfs"  # noqa: S105 - a token prefix, not a secret
 FALLBACK_PEPPER = b"doraflow/unpeppered-api-keys/v1"
-SERVICE_TOKEN_CONTEXT = b"doraflow/bootstrap-token/v1"
 MAX_TOKEN_LENGTH = 256
 _KEY_SHAPE = re.compile(r"^dfk_[0-9a-f]{8}_[A-Za-z0-9_-]{20,100}$")
 
@@ -108,12 +107,6 @@ class KeyHasher:
 
     def hash(self, key: str) -> str:
         return hmac.new(self._pepper, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-
-
-def derive_service_token(secret: str) -> str:
-    """The bootstrap token the operator sends; see the module docstring."""
-    digest = hmac.new(secret.encode(), SERVICE_TOKEN_CONTEXT, hashlib.sha256).hexdigest()
-    return f"{SERVICE_TOKEN_SCHEME}_{digest}"
 
 
 def service_token_matches(settings: Settings, presented: str) -> bool:

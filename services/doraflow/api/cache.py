@@ -110,6 +110,17 @@ class DegradableCache(Cache):
                 return result
         return await self.fallback.incr_window(key, window_seconds)
 
+    async def incr_windows(self, keys: Sequence[str], window_seconds: int) -> list[tuple[int, int]]:
+        if self._available():
+            try:
+                results = await self.primary.incr_windows(keys, window_seconds)
+            except CacheUnavailableError as exc:
+                self._failed(exc)
+            else:
+                self._recovered()
+                return results
+        return await self.fallback.incr_windows(keys, window_seconds)
+
     async def ping(self) -> bool:
         """Readiness asks the primary itself (and a successful ping closes the breaker)."""
         ok = await self.primary.ping()

@@ -16,7 +16,6 @@ tighter of the two limits (IETF draft "RateLimit header fields for HTTP"); a ref
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +24,7 @@ from doraflow.api.auth import KeyHasher
 from doraflow.api.instrumentation import route_of
 from doraflow.api.problems import problem_response
 from doraflow.core.cache import Cache, keys
+from doraflow.core.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,12 @@ class RateLimits:
     per_key: int = 600
     window_seconds: int = 60
     enabled: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        return cls(
+            settings.rate_limit_per_ip, settings.rate_limit_per_key, settings.rate_limit_window_seconds
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +65,19 @@ class RateLimiter:
         self._hasher = hasher
 
     async def check(self, client_ip: str, endpoint: str, token: str | None) -> Verdict:
-        """Both counters are incremented concurrently: two round trips in the time of one."""
+        """Both counters are incremented in one round trip (a Lua script on Redis)."""
         limits = self._limits
         by_ip_key = keys.rate_limit(client_ip, endpoint)
         if token is None:
             count, reset = await self._cache.incr_window(by_ip_key, limits.window_seconds)
             return _verdict(count, reset, limits.per_ip)
         by_key_key = keys.rate_limit(f"key:{self._hasher.hash(token)[:24]}", endpoint)
-        (ip_count, ip_reset), (key_count, key_reset) = await asyncio.gather(
-            self._cache.incr_window(by_ip_key, limits.window_seconds),
-            self._cache.incr_window(by_key_key, limits.window_seconds),
+        (ip_count, ip_reset), (key_count, key_reset) = await self._cache.incr_windows(
+            [by_ip_key, by_key_key], limits.window_seconds
         )
-        by_ip = Verdict(ip_count <= limits.per_ip, limits.per_ip, max(0, limits.per_ip - ip_count), ip_reset)
-        by_key = Verdict(
-            key_count <= limits.per_key, limits.per_key, max(0, limits.per_key - key_count), key_reset
+        return _tighter(
+            _verdict(ip_count, ip_reset, limits.per_ip), _verdict(key_count, key_reset, limits.per_key)
         )
-        return _tighter(by_ip, by_key)
 
 
 def _verdict(count: int, reset: int, limit: int) -> Verdict:

@@ -24,8 +24,13 @@ def add_service_endpoints(
     service: str,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     registry: CollectorRegistry = REGISTRY,
+    *,
+    optional: frozenset[str] = frozenset(),
 ) -> None:
-    """Liveness, readiness (each dependency reported by name) and Prometheus metrics."""
+    """Liveness, readiness (each dependency reported by name) and Prometheus metrics.
+
+    A check named in `optional` (the API's cache: it serves uncached without Redis) reports
+    `degraded` but keeps the process ready, so Kubernetes does not pull pods that still serve."""
     checks = dict(readiness_checks or {})
     started = time.monotonic()
 
@@ -37,10 +42,11 @@ def add_service_endpoints(
     async def ready() -> JSONResponse:
         results = await asyncio.gather(*(_safe(check) for check in checks.values()))
         status = dict(zip(checks, results, strict=True))
-        ok = all(status.values())
+        required_ok = all(ok for name, ok in status.items() if name not in optional)
+        label = "ready" if all(status.values()) else "degraded" if required_ok else "unavailable"
         return JSONResponse(
-            {"status": "ready" if ok else "degraded", "service": service, "checks": status},
-            status_code=200 if ok else 503,
+            {"status": label, "service": service, "checks": status},
+            status_code=200 if required_ok else 503,
         )
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics", include_in_schema=False)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     cache_ttl_seconds: int = Field(default=300, ge=1)
+    rate_limit_per_ip: int = Field(default=600, ge=1, description="requests per window per endpoint and IP")
+    rate_limit_per_key: int = Field(default=600, ge=1, description="requests per window per endpoint and key")
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
     processor_batch_size: int = Field(default=2000, ge=1)
     processor_linger_ms: int = Field(default=200, ge=0)
 

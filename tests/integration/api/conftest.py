@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from doraflow.api import create_app
-from doraflow.api.auth import derive_service_token
 from doraflow.api.ratelimit import RateLimits
 from doraflow.core import migrate
 from doraflow.core.bus import MemoryBus, TopicSpec
 from doraflow.core.cache import RedisCache
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.events import organization_topics
+from doraflow.core.security import derive_service_token
 from doraflow.core.settings import Settings
 
 SECRET = "test-api-secret"

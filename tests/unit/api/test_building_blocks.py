@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from doraflow.api.auth import KeyHasher, Role, derive_service_token, generate_key, service_token_matches
+from doraflow.api.auth import KeyHasher, Role, generate_key, service_token_matches
 from doraflow.api.cache import DegradableCache
 from doraflow.api.instrumentation import UNMATCHED, RouteTable
 from doraflow.api.pagination import decode_cursor, encode_cursor, parse_sort
@@ -22,6 +22,7 @@ from doraflow.api.ratelimit import Verdict, _tighter
 from doraflow.api.services.analytics import buckets, resolve_window
 from doraflow.core.cache import Cache, CacheUnavailableError
 from doraflow.core.models import Team
+from doraflow.core.security import derive_service_token
 from doraflow.core.settings import Settings
 from doraflow.metrics import Window
 

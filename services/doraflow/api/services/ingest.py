@@ -23,7 +23,7 @@ from doraflow.api.problems import Problem, field_problem, not_found
 from doraflow.api.schemas.ingest import DeploymentIn, IncidentIn, IncidentResolve, PersonIn, RepositoryIn
 from doraflow.core import models as m
 from doraflow.core.bus import EventBus
-from doraflow.core.cache import Cache
+from doraflow.core.cache import Cache, keys
 from doraflow.core.events import (
     DeploymentData,
     Envelope,
@@ -250,8 +250,8 @@ class IngestService:
 
     @staticmethod
     def _deployment_key(principal: Principal, source: str, deployment_id: str) -> str:
-        return f"ingest:deployment:{principal.organization_id}:{source}:{deployment_id}"
+        return keys.ingest_marker("deployment", principal.organization_id, source, deployment_id)
 
     @staticmethod
     def _incident_key(principal: Principal, source: str, incident_id: str) -> str:
-        return f"ingest:incident:{principal.organization_id}:{source}:{incident_id}"
+        return keys.ingest_marker("incident", principal.organization_id, source, incident_id)

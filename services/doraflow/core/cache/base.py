@@ -41,3 +41,7 @@ class Cache(abc.ABC):
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [await self.get(key) for key in keys]
+
+    async def incr_windows(self, keys: Sequence[str], window_seconds: int) -> list[tuple[int, int]]:
+        """`incr_window` for several counters at once (one round trip where the backend allows)."""
+        return [await self.incr_window(key, window_seconds) for key in keys]

@@ -64,6 +64,13 @@ def rate_limit(client: str, endpoint: str) -> str:
 # full SCAN, so fewer patterns is what keeps invalidation cheap.
 
 
+def ingest_marker(
+    kind: Literal["deployment", "incident"], org_id: uuid.UUID | str, source: str, item_id: str
+) -> str:
+    """Remembers an item reported through the ingest API, so a repeated report keeps its first start."""
+    return f"ingest:{kind}:{org_id}:{source}:{item_id}"
+
+
 def repository_metrics_pattern(repository_id: uuid.UUID | str) -> str:
     return f"metrics:*:{escape_glob(str(repository_id))}:*"
 
