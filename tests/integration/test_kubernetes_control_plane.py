@@ -37,32 +37,40 @@ PIPELINE_CRD: dict[str, Any] = {
         "group": GROUP,
         "scope": "Namespaced",
         "names": {"plural": PLURAL, "singular": "deliverypipeline", "kind": KIND, "listKind": f"{KIND}List"},
-        "versions": [{
-            "name": VERSION,
-            "served": True,
-            "storage": True,
-            "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {
-                        "type": "object",
-                        "required": ["repository", "deployFrequencyTarget"],
-                        "properties": {
-                            "repository": {"type": "string", "pattern": "^[a-z0-9-]+/[a-z0-9-]+$"},
-                            "deployFrequencyTarget": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        },
-                    },
-                    "status": {
+        "versions": [
+            {
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
                         "type": "object",
                         "properties": {
-                            "phase": {"type": "string"},
-                            "deploymentsPerDay": {"type": "number"},
+                            "spec": {
+                                "type": "object",
+                                "required": ["repository", "deployFrequencyTarget"],
+                                "properties": {
+                                    "repository": {"type": "string", "pattern": "^[a-z0-9-]+/[a-z0-9-]+$"},
+                                    "deployFrequencyTarget": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "maximum": 1000,
+                                    },
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {
+                                    "phase": {"type": "string"},
+                                    "deploymentsPerDay": {"type": "number"},
+                                },
+                            },
                         },
-                    },
+                    }
                 },
-            }},
-        }],
+            }
+        ],
     },
 }
 
@@ -161,48 +169,72 @@ def test_crd_is_established(api: client.ApiClient, pipeline_crd: str) -> None:
 
 def test_custom_resource_status_subresource(api: client.ApiClient, pipeline_crd: str, namespace: str) -> None:
     custom = client.CustomObjectsApi(api)
-    created = _obj(custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                                          _pipeline("checkout")))
+    created = _obj(
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _pipeline("checkout"))
+    )
     assert created["metadata"]["generation"] == 1
     assert "status" not in created
 
-    patched = _obj(custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "checkout",
-        {"status": {"phase": "Measuring", "deploymentsPerDay": 2.5}},
-    ))
+    patched = _obj(
+        custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "checkout",
+            {"status": {"phase": "Measuring", "deploymentsPerDay": 2.5}},
+        )
+    )
     assert patched["status"] == {"phase": "Measuring", "deploymentsPerDay": 2.5}
     # status writes don't bump the generation; spec writes do
     assert patched["metadata"]["generation"] == 1
 
     # with the status subresource enabled, the main resource ignores status and the status one ignores spec
-    main = _obj(custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "checkout",
-        {"spec": {"deployFrequencyTarget": 7}, "status": {"phase": "Hijacked"}},
-    ))
+    main = _obj(
+        custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "checkout",
+            {"spec": {"deployFrequencyTarget": 7}, "status": {"phase": "Hijacked"}},
+        )
+    )
     assert main["spec"]["deployFrequencyTarget"] == 7
     assert main["status"]["phase"] == "Measuring"
     assert main["metadata"]["generation"] == 2
-    sub = _obj(custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "checkout", {"spec": {"deployFrequencyTarget": 9}},
-    ))
+    sub = _obj(
+        custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "checkout",
+            {"spec": {"deployFrequencyTarget": 9}},
+        )
+    )
     assert sub["spec"]["deployFrequencyTarget"] == 7
 
 
-def test_validation_rejects_bad_spec(kube: KubeCluster, api: client.ApiClient, pipeline_crd: str,
-                                     namespace: str) -> None:
+def test_validation_rejects_bad_spec(
+    kube: KubeCluster, api: client.ApiClient, pipeline_crd: str, namespace: str
+) -> None:
     custom = client.CustomObjectsApi(api)
     with pytest.raises(ApiException) as rejected:
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, _pipeline("bad", repository="Not A Repo", target=0))
+            GROUP, VERSION, namespace, PLURAL, _pipeline("bad", repository="Not A Repo", target=0)
+        )
     assert rejected.value.status == 422
     assert rejected.value.body is not None
     status = json.loads(rejected.value.body)
     assert status["reason"] == "Invalid"
     message = status["message"]
     assert f'{KIND}.{GROUP} "bad" is invalid' in message
-    assert "spec.deployFrequencyTarget: Invalid value: 0: " \
-           "spec.deployFrequencyTarget in body should be greater than or equal to 1" in message
-    assert 'spec.repository in body should match \'^[a-z0-9-]+/[a-z0-9-]+$\'' in message
+    assert (
+        "spec.deployFrequencyTarget: Invalid value: 0: "
+        "spec.deployFrequencyTarget in body should be greater than or equal to 1" in message
+    )
+    assert "spec.repository in body should match '^[a-z0-9-]+/[a-z0-9-]+$'" in message
     causes = {cause["field"] for cause in status["details"]["causes"]}
     assert causes == {"spec.deployFrequencyTarget", "spec.repository"}
 
@@ -218,10 +250,16 @@ def _deployment(name: str, owner: dict[str, Any] | None = None) -> client.V1Depl
     labels = {"app": name}
     owners = None
     if owner is not None:
-        owners = [client.V1OwnerReference(
-            api_version=owner["apiVersion"], kind=owner["kind"], name=owner["metadata"]["name"],
-            uid=owner["metadata"]["uid"], controller=True, block_owner_deletion=True,
-        )]
+        owners = [
+            client.V1OwnerReference(
+                api_version=owner["apiVersion"],
+                kind=owner["kind"],
+                name=owner["metadata"]["name"],
+                uid=owner["metadata"]["uid"],
+                controller=True,
+                block_owner_deletion=True,
+            )
+        ]
     return client.V1Deployment(
         metadata=client.V1ObjectMeta(name=name, labels=labels, owner_references=owners),
         spec=client.V1DeploymentSpec(
@@ -249,26 +287,39 @@ def _wait_until_gc_resolves(core: client.CoreV1Api, namespace: str) -> None:
         if any(_gone(core.read_namespaced_config_map, name, namespace) for name in probes):
             return True
         probes.append(f"gc-probe-{len(probes)}")
-        core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(
-            name=probes[-1],
-            owner_references=[client.V1OwnerReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
-                                                      name="never-existed", uid=str(uuid.uuid4()))],
-        )))
+        core.create_namespaced_config_map(
+            namespace,
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(
+                    name=probes[-1],
+                    owner_references=[
+                        client.V1OwnerReference(
+                            api_version=f"{GROUP}/{VERSION}",
+                            kind=KIND,
+                            name="never-existed",
+                            uid=str(uuid.uuid4()),
+                        )
+                    ],
+                )
+            ),
+        )
         return False
 
     wait_until(probe_collected, 90, "garbage collector discovering the DeliveryPipeline CRD", interval=1.0)
 
 
-def test_garbage_collector_removes_owned_deployment(kube: KubeCluster, api: client.ApiClient,
-                                                   pipeline_crd: str, namespace: str) -> None:
+def test_garbage_collector_removes_owned_deployment(
+    kube: KubeCluster, api: client.ApiClient, pipeline_crd: str, namespace: str
+) -> None:
     if not kube.has_controller_manager:
         unavailable("no kube-controller-manager in KUBEBUILDER_ASSETS: nothing collects garbage")
     custom = client.CustomObjectsApi(api)
     apps = client.AppsV1Api(api)
     _wait_until_gc_resolves(client.CoreV1Api(api), namespace)
 
-    owner = _obj(custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
-                                                        _pipeline("owner")))
+    owner = _obj(
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _pipeline("owner"))
+    )
     apps.create_namespaced_deployment(namespace, _deployment("owned", owner))
     apps.create_namespaced_deployment(namespace, _deployment("bystander"))
     owned = apps.read_namespaced_deployment("owned", namespace).metadata
@@ -277,8 +328,11 @@ def test_garbage_collector_removes_owned_deployment(kube: KubeCluster, api: clie
     assert owned.owner_references[0].uid == owner["metadata"]["uid"]
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "owner")
-    wait_until(lambda: _gone(apps.read_namespaced_deployment, "owned", namespace), 30,
-               "garbage collection of the owned Deployment")
+    wait_until(
+        lambda: _gone(apps.read_namespaced_deployment, "owned", namespace),
+        30,
+        "garbage collection of the owned Deployment",
+    )
     bystander = apps.read_namespaced_deployment("bystander", namespace).metadata
     assert bystander is not None
     assert bystander.name == "bystander"
@@ -290,8 +344,9 @@ def test_namespace_deletion_is_finalised(kube: KubeCluster, api: client.ApiClien
     core = client.CoreV1Api(api)
     name = f"doomed-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    core.create_namespaced_config_map(name, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="settings"), data={"k": "v"}))
+    core.create_namespaced_config_map(
+        name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"k": "v"})
+    )
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, name, PLURAL, _pipeline("p"))
     spec = core.read_namespace(name).spec
     assert spec is not None
@@ -306,26 +361,41 @@ def test_namespace_deletion_is_finalised(kube: KubeCluster, api: client.ApiClien
     assert _gone(core.read_namespaced_config_map, "settings", name)
 
 
-def test_rbac_allows_exactly_the_granted_verb(kube: KubeCluster, api: client.ApiClient,
-                                              namespace: str) -> None:
+def test_rbac_allows_exactly_the_granted_verb(
+    kube: KubeCluster, api: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(api)
     rbac = client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="settings"), data={"window": "30d"}))
-    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name="reader")))
-    rbac.create_namespaced_role(namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name="configmap-getter"),
-        rules=[client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get"])]))
-    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="reader-gets-configmaps"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
-                                  name="configmap-getter"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)]))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"window": "30d"})
+    )
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader"))
+    )
+    rbac.create_namespaced_role(
+        namespace,
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="configmap-getter"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get"])],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="reader-gets-configmaps"),
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name="configmap-getter"
+            ),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)],
+        ),
+    )
 
     # a real bound token from the TokenRequest API, signed with the throwaway service-account key
-    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=600))
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(
+            audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=600
+        )
+    )
     issued = core.create_namespaced_service_account_token("reader", namespace, request).status
     assert issued is not None
     assert issued.token is not None
@@ -352,22 +422,29 @@ def test_rbac_allows_exactly_the_granted_verb(kube: KubeCluster, api: client.Api
         assert f'User "system:serviceaccount:{namespace}:reader" {verb_and_resource}' in body["message"]
 
     for verb, answer in [("get", "yes"), ("delete", "no"), ("list", "no")]:
-        can_i = kube.kubectl("auth", "can-i", verb, "configmaps", "-n", namespace, f"--token={sa_token}",
-                             check=False)
+        can_i = kube.kubectl(
+            "auth", "can-i", verb, "configmaps", "-n", namespace, f"--token={sa_token}", check=False
+        )
         assert can_i.stdout.strip() == answer, verb
 
 
 def test_helm_version(helm: Path) -> None:
-    version = subprocess.run([str(helm), "version", "--template", "{{.Version}}"], capture_output=True,
-                             text=True, check=True, timeout=60).stdout.strip()
+    version = subprocess.run(
+        [str(helm), "version", "--template", "{{.Version}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     if os.environ.get("HELM_BIN"):
         assert version.startswith("v3.")
     else:
         assert version == _versions()["HELM_VERSION"]
 
 
-def test_helm_installs_a_chart(kube: KubeCluster, api: client.ApiClient, helm: Path, namespace: str,
-                               tmp_path: Path) -> None:
+def test_helm_installs_a_chart(
+    kube: KubeCluster, api: client.ApiClient, helm: Path, namespace: str, tmp_path: Path
+) -> None:
     chart = tmp_path / "metrics-config"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: metrics-config\nversion: 0.1.0\n")
@@ -375,7 +452,8 @@ def test_helm_installs_a_chart(kube: KubeCluster, api: client.ApiClient, helm: P
     (chart / "templates" / "configmap.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
         "data:\n  window: {{ .Values.window | quote }}\n"
-        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n")
+        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+    )
     env = {
         **os.environ,
         "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
@@ -383,9 +461,26 @@ def test_helm_installs_a_chart(kube: KubeCluster, api: client.ApiClient, helm: P
         "HELM_DATA_HOME": str(tmp_path / "helm-data"),
     }
     subprocess.run(
-        [str(helm), "install", "metrics", str(chart), "--namespace", namespace, "--set", "window=7d",
-         "--kubeconfig", str(kube.kubeconfig), "--wait", "--timeout", "60s"],
-        capture_output=True, text=True, check=True, timeout=120, env=env,
+        [
+            str(helm),
+            "install",
+            "metrics",
+            str(chart),
+            "--namespace",
+            namespace,
+            "--set",
+            "window=7d",
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
     )
     data = client.CoreV1Api(api).read_namespaced_config_map("metrics-config", namespace).data
     assert data is not None

@@ -80,8 +80,9 @@ class KubeCluster:
         api_client: ApiClient = new_client(config_file=str(self.kubeconfig))
         return api_client
 
-    def kubectl(self, *args: str, input: str | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         argv = [str(self.kubectl_bin), f"--kubeconfig={self.kubeconfig}", *args]
         if self._kubectl_cache is not None:
             argv.insert(1, f"--cache-dir={self._kubectl_cache}")
@@ -118,8 +119,9 @@ def _request(url: str, token: str, ca_file: Path) -> tuple[int, Any]:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False,
-                            timeout=60)
+    result = subprocess.run(
+        ["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+    )
     if result.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args)} failed: {result.stderr}")
 
@@ -130,11 +132,35 @@ def _make_pki(pki: Path) -> None:
         unavailable("openssl is needed to make the test API server's certificates")
     pki.mkdir(parents=True)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-             "-subj", "/CN=doraflow-testenv-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=pki)
-    _openssl("req", *ec, "-keyout", "apiserver.key", "-out", "apiserver.csr",
-             "-subj", "/CN=kube-apiserver", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=doraflow-testenv-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=pki,
+    )
+    _openssl(
+        "req",
+        *ec,
+        "-keyout",
+        "apiserver.key",
+        "-out",
+        "apiserver.csr",
+        "-subj",
+        "/CN=kube-apiserver",
+        cwd=pki,
+    )
     (pki / "apiserver.ext").write_text(
         "basicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
@@ -142,8 +168,24 @@ def _make_pki(pki: Path) -> None:
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
     )
-    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "apiserver.crt", "-days", "2", "-extfile", "apiserver.ext", cwd=pki)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "apiserver.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "apiserver.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "apiserver.ext",
+        cwd=pki,
+    )
     _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=pki)
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
@@ -197,8 +239,10 @@ def start_control_plane(workdir: Path) -> KubeCluster:
     required = ["etcd", "kube-apiserver", "kubectl"]
     missing = [name for name in required if not (bins / name).is_file()]
     if missing:
-        unavailable(f"Kubernetes test binaries missing in {bins}: {', '.join(missing)} "
-                    "(run `scripts/testenv kubernetes` or set KUBEBUILDER_ASSETS)")
+        unavailable(
+            f"Kubernetes test binaries missing in {bins}: {', '.join(missing)} "
+            "(run `scripts/testenv kubernetes` or set KUBEBUILDER_ASSETS)"
+        )
     kcm_bin = bins / "kube-controller-manager"
     started = time.monotonic()
     processes: list[ManagedProcess] = []
@@ -217,18 +261,22 @@ def start_control_plane(workdir: Path) -> KubeCluster:
         tokens.chmod(0o600)
 
         etcd_port, etcd_peer_port = free_port(), free_port()
-        etcd = ManagedProcess("etcd", [
-            str(bins / "etcd"),
-            "--name=default",
-            f"--data-dir={workdir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}",
-            "--unsafe-no-fsync",  # test data: durability is not wanted, speed is
-            "--log-level=warn",
-        ], workdir / "logs" / "etcd.log")
+        etcd = ManagedProcess(
+            "etcd",
+            [
+                str(bins / "etcd"),
+                "--name=default",
+                f"--data-dir={workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+                f"--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}",
+                "--unsafe-no-fsync",  # test data: durability is not wanted, speed is
+                "--log-level=warn",
+            ],
+            workdir / "logs" / "etcd.log",
+        )
         processes.append(etcd)
 
         api_port = free_port()
@@ -262,27 +310,35 @@ def start_control_plane(workdir: Path) -> KubeCluster:
 
         kubeconfig = workdir / "kubeconfig"
         _write_kubeconfig(kubeconfig, server, ca_file, ADMIN_USER, token)
-        _write_kubeconfig(workdir / "kcm.kubeconfig", server, ca_file, "system:kube-controller-manager",
-                          kcm_token)
+        _write_kubeconfig(
+            workdir / "kcm.kubeconfig", server, ca_file, "system:kube-controller-manager", kcm_token
+        )
         _wait(apiserver, lambda: _https_ok(f"{server}/readyz", token, ca_file), "kube-apiserver /readyz")
 
         has_kcm = kcm_bin.is_file()
         if has_kcm:
             kcm_port = free_port()
-            kcm = ManagedProcess("kube-controller-manager", [
-                str(kcm_bin),
-                f"--kubeconfig={workdir / 'kcm.kubeconfig'}",
-                f"--authentication-kubeconfig={workdir / 'kcm.kubeconfig'}",
-                f"--authorization-kubeconfig={workdir / 'kcm.kubeconfig'}",
-                "--leader-elect=false",
-                "--controllers=garbage-collector-controller,namespace-controller",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={kcm_port}",
-                f"--cert-dir={workdir / 'kcm-certs'}",
-            ], workdir / "logs" / "kube-controller-manager.log")
+            kcm = ManagedProcess(
+                "kube-controller-manager",
+                [
+                    str(kcm_bin),
+                    f"--kubeconfig={workdir / 'kcm.kubeconfig'}",
+                    f"--authentication-kubeconfig={workdir / 'kcm.kubeconfig'}",
+                    f"--authorization-kubeconfig={workdir / 'kcm.kubeconfig'}",
+                    "--leader-elect=false",
+                    "--controllers=garbage-collector-controller,namespace-controller",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={kcm_port}",
+                    f"--cert-dir={workdir / 'kcm-certs'}",
+                ],
+                workdir / "logs" / "kube-controller-manager.log",
+            )
             processes.append(kcm)
-            _wait(kcm, lambda: _https_ok(f"https://127.0.0.1:{kcm_port}/healthz", None, None),
-                  "kube-controller-manager /healthz")
+            _wait(
+                kcm,
+                lambda: _https_ok(f"https://127.0.0.1:{kcm_port}/healthz", None, None),
+                "kube-controller-manager /healthz",
+            )
     except BaseException:
         for proc in reversed(processes):
             proc.stop(timeout=10)
