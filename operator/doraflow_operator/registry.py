@@ -30,10 +30,8 @@ class ApiRegistry:
         response = await self._client.post("/api/v1/organizations", json={"slug": slug, "name": name})
         response.raise_for_status()
         body = response.json()
-        admin_key = body.get("admin_key")
-        if isinstance(admin_key, dict):
-            admin_key = admin_key.get("key")
-        return Registration(organization_id=str(body["id"]), admin_key=admin_key)
+        admin_key = (body.get("admin_key") or {}).get("key")  # only in the 201 of the first call
+        return Registration(organization_id=str(body["organization"]["id"]), admin_key=admin_key)
 
     async def issue_admin_key(self, organization_id: str, name: str) -> str:
         response = await self._client.post(

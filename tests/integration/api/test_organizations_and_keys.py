@@ -42,6 +42,31 @@ async def test_bootstrap_creates_once_and_is_idempotent_on_slug(api: Api) -> Non
     assert me.json()["role"] == "admin"
 
 
+async def test_the_operator_can_reissue_a_lost_admin_key(api: Api) -> None:
+    first = await api.client.post(
+        "/api/v1/organizations", json={"name": "Acme", "slug": "acme-lost"}, headers=bearer(SERVICE_TOKEN)
+    )
+    org_id = first.json()["organization"]["id"]
+    reissued = await api.client.post(
+        f"/api/v1/organizations/{org_id}/admin-keys", json={}, headers=bearer(SERVICE_TOKEN)
+    )
+    assert reissued.status_code == 201
+    assert reissued.json()["role"] == "admin"
+    assert reissued.json()["key"] != first.json()["admin_key"]["key"]
+    me = await api.client.get("/api/v1/me", headers=bearer(reissued.json()["key"]))
+    assert me.json()["organization"]["slug"] == "acme-lost"
+    with_admin_key = await api.client.post(
+        f"/api/v1/organizations/{org_id}/admin-keys", json={}, headers=bearer(reissued.json()["key"])
+    )
+    assert with_admin_key.status_code == 403
+    unknown = await api.client.post(
+        "/api/v1/organizations/00000000-0000-0000-0000-000000000000/admin-keys",
+        json={},
+        headers=bearer(SERVICE_TOKEN),
+    )
+    assert unknown.status_code == 404
+
+
 async def test_bootstrap_needs_the_service_token(api: Api) -> None:
     org = await api.new_org()
     payload = {"name": "Evil", "slug": "evil"}

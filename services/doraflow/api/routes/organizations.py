@@ -11,6 +11,7 @@ from doraflow.api.problems import problem_responses
 from doraflow.api.schemas.api_keys import ApiKeyCreated, ApiKeyOut
 from doraflow.api.schemas.common import Page
 from doraflow.api.schemas.organizations import (
+    AdminKeyCreate,
     OrganizationCreate,
     OrganizationOut,
     OrganizationRegistered,
@@ -54,6 +55,23 @@ async def register_organization(
             if result.admin_key
             else None
         ),
+    )
+
+
+@router.post(
+    "/organizations/{organization_id}/admin-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a new admin key (service token)",
+    responses=problem_responses(404),
+)
+async def issue_admin_key(
+    organization_id: uuid.UUID, body: AdminKeyCreate, _: ServiceToken, context: Context, session: Session
+) -> ApiKeyCreated:
+    """For the operator, when the Secret with an organization's first admin key was deleted."""
+    issued = await service.issue_admin_key(session, context.hasher, organization_id, body.name)
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(issued.row).model_dump(), "key": issued.secret}
     )
 
 

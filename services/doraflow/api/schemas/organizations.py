@@ -50,3 +50,9 @@ class WhoAmI(ApiModel):
     key_prefix: str
     role: str
     expires_at: datetime | None
+
+
+class AdminKeyCreate(RequestModel):
+    """A replacement admin key for the operator (service token)."""
+
+    name: Name = "kubernetes-admin"

@@ -79,6 +79,18 @@ async def _align(
     return Registration(organization, False, None)
 
 
+async def issue_admin_key(
+    session: AsyncSession, hasher: KeyHasher, organization_id: uuid.UUID, name: str
+) -> IssuedKey:
+    """A new admin key for an existing organization, for the operator when the Secret holding the
+    first one was lost (keys are shown once, so the old one cannot be recovered)."""
+    await get_organization(session, organization_id)
+    issued = new_key_row(hasher, organization_id, name, Role.ADMIN, None)
+    session.add(issued.row)
+    await session.commit()
+    return issued
+
+
 async def get_organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
     row = await session.get(Organization, organization_id)
     if row is None:
