@@ -106,10 +106,11 @@ class Lookups:
     )
     # (org slug, kind, value) → developer; kind `email` also covers `developers.email`.
     identities: _Memory[tuple[str, str, str], uuid.UUID] = field(default_factory=lambda: _Memory(600.0))
-    developer_emails: _Memory[uuid.UUID, str] = field(default_factory=lambda: _Memory(600.0))
+    # developer → (email, has a name)
+    developers: _Memory[uuid.UUID, tuple[str, bool]] = field(default_factory=lambda: _Memory(600.0))
 
     def _all(self) -> tuple[_Memory[Any, Any], ...]:
-        return (self.organizations, self.repositories, self.identities, self.developer_emails)
+        return (self.organizations, self.repositories, self.identities, self.developers)
 
     def commit(self) -> None:
         """The batch's transaction committed: what it established may be remembered."""
@@ -233,12 +234,12 @@ async def repositories(
 # --- developers ---------------------------------------------------------------------------------
 
 SELECT_IDENTITIES = """
-SELECT i.organization_id, i.kind, i.value, i.developer_id, d.email
+SELECT i.organization_id, i.kind, i.value, i.developer_id, d.email, d.name IS NOT NULL AS named
 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(organization_id, kind, value)
 JOIN developer_identities i USING (organization_id, kind, value)
 JOIN developers d ON d.id = i.developer_id
 UNION ALL
-SELECT d.organization_id, 'email', d.email, d.id, d.email
+SELECT d.organization_id, 'email', d.email, d.id, d.email, d.name IS NOT NULL
 FROM unnest($4::uuid[], $5::text[]) AS v(organization_id, email)
 JOIN developers d USING (organization_id, email)
 """
@@ -258,12 +259,52 @@ INSERT INTO developer_identities (id, organization_id, developer_id, kind, value
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
 ON CONFLICT (organization_id, kind, value) DO NOTHING
 """
-PROMOTE_DEVELOPERS = """
-UPDATE developers d SET email = v.email
-FROM unnest($1::uuid[], $2::text[]) AS v(id, email)
-WHERE d.id = v.id AND d.email LIKE '%@users.noreply.%'
-  AND NOT EXISTS (SELECT 1 FROM developers o
-                  WHERE o.organization_id = d.organization_id AND o.email = v.email)
+# Merging a synthetic developer into the real one: identities, username columns, every reference
+# (which pull requests then need their review stats recomputed: self-reviews may have become
+# visible), team memberships; then the placeholder row goes.
+MERGE_IDENTITIES = """
+UPDATE developer_identities i SET developer_id = m.into_id
+FROM unnest($1::uuid[], $2::uuid[]) AS m(from_id, into_id)
+WHERE i.developer_id = m.from_id
+RETURNING i.organization_id, i.kind, i.value, i.developer_id
+"""
+MERGE_USERNAMES = """
+UPDATE developers d SET
+    github_username = COALESCE(d.github_username, s.github_username),
+    gitlab_username = COALESCE(d.gitlab_username, s.gitlab_username),
+    bitbucket_username = COALESCE(d.bitbucket_username, s.bitbucket_username),
+    name = COALESCE(d.name, s.name)
+FROM unnest($1::uuid[], $2::uuid[]) AS m(from_id, into_id)
+JOIN developers s ON s.id = m.from_id
+WHERE d.id = m.into_id
+"""
+_REPOINT = (
+    "UPDATE {table} t SET {column} = m.into_id "
+    "FROM unnest($1::uuid[], $2::uuid[]) AS m(from_id, into_id) WHERE t.{column} = m.from_id"
+)
+MERGE_REFERENCES = (
+    *(
+        _REPOINT.format(table=table, column=column)
+        for table, column in (
+            ("commits", "author_id"),
+            ("deployments", "deployed_by"),
+            ("issues", "assignee_id"),
+            ("issue_transitions", "author_id"),
+        )
+    ),
+    "INSERT INTO team_members (team_id, developer_id, role) "
+    "SELECT tm.team_id, m.into_id, tm.role FROM unnest($1::uuid[], $2::uuid[]) AS m(from_id, into_id) "
+    "JOIN team_members tm ON tm.developer_id = m.from_id ON CONFLICT DO NOTHING",
+)
+MERGE_PULL_REQUEST_REFERENCES = tuple(
+    _REPOINT.format(table=table, column=column) + " RETURNING t.repository_id, t.pr_number"
+    for table, column in (("pull_requests", "author_id"), ("pull_request_reviews", "reviewer_id"))
+)
+DELETE_MERGED = "DELETE FROM developers d USING unnest($1::uuid[]) AS m(id) WHERE d.id = m.id"
+FILL_NAMES = """
+UPDATE developers d SET name = v.name
+FROM unnest($1::uuid[], $2::text[]) AS v(id, name)
+WHERE d.id = v.id AND d.name IS NULL
 """
 FILL_USERNAMES = """
 UPDATE developers d SET
@@ -301,17 +342,28 @@ def _wanted_identities(
     return wanted
 
 
+class People(dict[PersonKey, uuid.UUID]):
+    """Each person's developer id, plus the pull requests a developer merge touched."""
+
+    def __init__(
+        self, ids: dict[PersonKey, uuid.UUID], merged_pull_requests: list[tuple[uuid.UUID, int]]
+    ) -> None:
+        super().__init__(ids)
+        self.merged_pull_requests = merged_pull_requests
+
+
 async def developers(
     conn: Connection, persons: Iterable[PersonKey], orgs: dict[str, OrganizationInfo], lookups: Lookups
-) -> dict[PersonKey, uuid.UUID]:
+) -> People:
     """Resolve every person of the batch to a developer id (rules in `identity`), creating
     developers and recording identities as needed. People remembered from earlier batches cost
     nothing; otherwise at most one look-up and a few inserts per batch."""
     persons = list(persons)
     if not persons:
-        return {}
+        return People({}, [])
     known: dict[tuple[str, str, str], uuid.UUID] = {}
     developer_emails: dict[uuid.UUID, str] = {}
+    unnamed: set[uuid.UUID] = set()
     missing: list[tuple[str, str, str]] = []
     for key in sorted(_wanted_identities(persons, orgs, lookups)):
         developer = lookups.identities.get(key)
@@ -319,9 +371,11 @@ async def developers(
             missing.append(key)
         else:
             known[key] = developer
-            email = lookups.developer_emails.get(developer)
-            if email is not None:
-                developer_emails[developer] = email
+            details = lookups.developers.get(developer)
+            if details is not None:
+                developer_emails[developer] = details[0]
+                if not details[1]:
+                    unnamed.add(developer)
     if missing:
         id_org = {info.id: slug for slug, info in orgs.items()}
         emails = [(org, value) for org, kind, value in missing if kind == EMAIL_KIND]
@@ -337,22 +391,26 @@ async def developers(
             key = (id_org[row["organization_id"]], row["kind"], row["value"])
             known.setdefault(key, row["developer_id"])
             developer_emails[row["developer_id"]] = row["email"]
+            if not row["named"]:
+                unnamed.add(row["developer_id"])
             lookups.identities.stage(key, known[key])
-            lookups.developer_emails.stage(row["developer_id"], row["email"])
+            lookups.developers.stage(row["developer_id"], (row["email"], row["named"]))
     resolution = resolve(
         persons,
         known=known,
         developer_emails=developer_emails,
         aliases={org: info.aliases for org, info in orgs.items()},
+        unnamed=unnamed,
     )
     created = await _create_developers(conn, resolution, orgs, lookups)
+    merged = await _merge(conn, resolution, orgs, created, lookups)
     await _record_identities(conn, resolution, orgs, created, lookups)
     await _update_existing(conn, resolution, lookups)
 
     def final(ref: uuid.UUID | str) -> uuid.UUID:
         return ref if isinstance(ref, uuid.UUID) else created[ref]
 
-    return {person: final(ref) for person, ref in resolution.person_developer.items()}
+    return People({person: final(ref) for person, ref in resolution.person_developer.items()}, merged)
 
 
 async def _create_developers(
@@ -379,7 +437,7 @@ async def _create_developers(
         developer_id = by_email[(org_id, developer.email)]
         created[ref] = developer_id
         lookups.identities.stage((developer.organization, EMAIL_KIND, developer.email), developer_id)
-        lookups.developer_emails.stage(developer_id, developer.email)
+        lookups.developers.stage(developer_id, (developer.email, developer.name is not None))
     return created
 
 
@@ -410,12 +468,47 @@ async def _record_identities(
         lookups.identities.stage(key, developer_id)
 
 
+async def _merge(
+    conn: Connection,
+    resolution: Resolution,
+    orgs: dict[str, OrganizationInfo],
+    created: dict[str, uuid.UUID],
+    lookups: Lookups,
+) -> list[tuple[uuid.UUID, int]]:
+    """Merge synthetic developers into the developers they turned out to be; return the pull
+    requests whose author or reviewers changed."""
+    if not resolution.merges:
+        return []
+    sources = sorted(resolution.merges)
+    targets = [
+        ref if isinstance(ref, uuid.UUID) else created[ref] for ref in (resolution.merges[s] for s in sources)
+    ]
+    id_org = {info.id: slug for slug, info in orgs.items()}
+    for row in await conn.fetch(MERGE_IDENTITIES, sources, targets):
+        organization = id_org.get(row["organization_id"])
+        if organization is not None:
+            lookups.identities.stage((organization, row["kind"], row["value"]), row["developer_id"])
+    await conn.execute(MERGE_USERNAMES, sources, targets)
+    for statement in MERGE_REFERENCES:
+        await conn.execute(statement, sources, targets)
+    touched: set[tuple[uuid.UUID, int]] = set()
+    for statement in MERGE_PULL_REQUEST_REFERENCES:
+        touched.update(
+            (row["repository_id"], row["pr_number"]) for row in await conn.fetch(statement, sources, targets)
+        )
+    await conn.execute(DELETE_MERGED, sources)
+    logger.info("merged %d provisional developers into known ones", len(sources))
+    return sorted(touched)
+
+
 async def _update_existing(conn: Connection, resolution: Resolution, lookups: Lookups) -> None:
-    if resolution.promotions:
-        ids = sorted(resolution.promotions)
-        await conn.execute(PROMOTE_DEVELOPERS, ids, [resolution.promotions[i] for i in ids])
+    if resolution.names:
+        ids = sorted(resolution.names)
+        await conn.execute(FILL_NAMES, ids, [text(resolution.names[i], 255) for i in ids])
         for developer_id in ids:
-            lookups.developer_emails.stage(developer_id, resolution.promotions[developer_id])
+            details = lookups.developers.get(developer_id)
+            if details is not None:
+                lookups.developers.stage(developer_id, (details[0], True))
     if resolution.usernames:
         ids = sorted(resolution.usernames)
         await conn.execute(

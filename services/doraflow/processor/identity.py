@@ -15,10 +15,16 @@ account id in Jira. Resolution, per organization, in this order:
 
 Every identity of the person that is not yet known (its email, its provider username) is then
 recorded against the chosen developer, so the next event resolves at step 1 or 2. Known identities
-are never moved to another developer implicitly: re-processing an event always resolves it the
-same way, which is what makes a replay change nothing. When a synthetic developer later shows a
-real email (a GitHub login first seen on a pull request, then on a commit with its email), the
-developer's email is promoted to the real one.
+are never moved between *real* developers implicitly (that is what aliases are for), so
+re-processing an event always resolves it the same way and a replay changes nothing.
+
+A *synthetic* developer, though, is only a placeholder for someone whose email was not known yet:
+when an event shows its username together with an email (a GitHub login first seen on a pull
+request, then on a commit with its author email), it is **merged** into the developer of that email
+— its identities and every reference to it move over and the placeholder row is deleted. So the
+final set of developers and who authored what do not depend on which topic delivered first; and as
+a developer created for an email is keyed by that email (`natural_id("developer", org, email)`),
+neither do the ids.
 
 Values are compared lower-cased and stripped; this module is pure, the SQL lives in `storage`.
 """
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from doraflow.core.events import PersonRef
@@ -108,13 +114,111 @@ class NewDeveloper:
 @dataclass(slots=True)
 class Resolution:
     """The outcome for one batch: each person's developer (an existing id, or a `NewDeveloper`
-    reference to be created), the identities to record, and synthetic developers to promote."""
+    reference to be created), the identities to record, and the synthetic developers to merge."""
 
     person_developer: dict[PersonKey, uuid.UUID | str] = field(default_factory=dict)
     new_developers: dict[str, NewDeveloper] = field(default_factory=dict)
     new_identities: dict[tuple[str, str, str], uuid.UUID | str] = field(default_factory=dict)
-    promotions: dict[uuid.UUID, str] = field(default_factory=dict)  # existing synthetic dev → real email
+    # existing synthetic developer → the developer it turned out to be (existing id or new ref)
+    merges: dict[uuid.UUID, uuid.UUID | str] = field(default_factory=dict)
     usernames: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)  # existing dev → usernames
+    names: dict[uuid.UUID, str] = field(default_factory=dict)  # existing dev without a name → a name
+
+
+class _Resolver:
+    def __init__(
+        self,
+        known: Mapping[tuple[str, str, str], uuid.UUID],
+        developer_emails: Mapping[uuid.UUID, str],
+        aliases: Mapping[str, Mapping[str, str]],
+        unnamed: Set[uuid.UUID],
+    ) -> None:
+        self.result = Resolution()
+        self.assigned: dict[tuple[str, str, str], uuid.UUID | str] = dict(known)
+        self.emails = developer_emails
+        self.aliases = aliases
+        self.unnamed = unnamed
+
+    def synthetic(self, developer: uuid.UUID | str) -> bool:
+        if isinstance(developer, str):
+            return is_synthetic(self.result.new_developers[developer].email)
+        email = self.emails.get(developer)
+        return email is not None and is_synthetic(email)
+
+    def new(self, org: str, email: str, person: PersonKey) -> str:
+        developer = NewDeveloper(org, email, person.name)
+        return self.result.new_developers.setdefault(developer.ref(), developer).ref()
+
+    def by_email(self, org: str, email: str, person: PersonKey) -> uuid.UUID | str:
+        """The developer owning `email`, created (as a new row) when nobody does yet."""
+        key = (org, EMAIL_KIND, email)
+        developer = self.assigned.get(key)
+        if developer is None:
+            developer = self.assigned[key] = self.new(org, email, person)
+            if not is_synthetic(email):
+                self.result.new_identities[key] = developer
+        return developer
+
+    def merge(self, synthetic: uuid.UUID | str, into: uuid.UUID | str) -> None:
+        """`synthetic` (a developer known only by a username) is `into`: everything pointing at
+        it in this batch now points at `into`, and an existing row is merged in the database."""
+        for key, developer in self.assigned.items():
+            if developer == synthetic:
+                self.assigned[key] = into
+        for key, developer in self.result.new_identities.items():
+            if developer == synthetic:
+                self.result.new_identities[key] = into
+        for person, developer in self.result.person_developer.items():
+            if developer == synthetic:
+                self.result.person_developer[person] = into
+        if isinstance(synthetic, uuid.UUID):
+            self.result.merges[synthetic] = into
+        else:  # a synthetic developer created earlier in this very batch: simply not created
+            self.result.new_developers.pop(synthetic, None)
+
+    def resolve(self, person: PersonKey) -> None:
+        org = person.organization
+        email_key = (org, EMAIL_KIND, person.email) if person.email else None
+        user_key = (org, person.provider, person.username) if person.username else None
+        by_email = self.assigned.get(email_key) if email_key else None
+        by_user = self.assigned.get(user_key) if user_key else None
+        developer = by_email
+        if developer is None and by_user is not None and not (person.email and self.synthetic(by_user)):
+            developer = by_user
+        if developer is None:
+            org_aliases = self.aliases.get(org, {})
+            canonical = next(
+                (org_aliases[c] for c in (person.email, person.username) if c and c in org_aliases), None
+            )
+            if canonical is not None:
+                developer = self.by_email(org, canonical, person)
+        if developer is None:
+            developer = self.by_email(org, person.email or synthetic_email(person), person)
+        if (
+            by_user is not None
+            and by_user != developer
+            and self.synthetic(by_user)
+            and not self.synthetic(developer)
+        ):
+            self.merge(by_user, developer)
+        self.result.person_developer[person] = developer
+        for key in (email_key, user_key):
+            if key is not None and key not in self.assigned:
+                self.assigned[key] = developer
+                self.result.new_identities[key] = developer
+                if key[1] in USERNAME_COLUMNS and isinstance(developer, uuid.UUID):
+                    # A new account of a known developer: fill the seed's per-provider column.
+                    self.result.usernames.setdefault(developer, {}).setdefault(key[1], key[2])
+        if isinstance(developer, str):
+            new = self.result.new_developers[developer]
+            if person.username and person.provider in USERNAME_COLUMNS:
+                new.usernames.setdefault(person.provider, person.username)
+            if new.name is None and person.name:
+                new.name = person.name
+        elif person.name and developer in self.unnamed:
+            # A developer first seen without a name (a Jira account, a login) gets the first one
+            # that shows up, so the name does not depend on which source delivered first.
+            self.result.names.setdefault(developer, person.name)
 
 
 def resolve(
@@ -123,17 +227,18 @@ def resolve(
     known: Mapping[tuple[str, str, str], uuid.UUID],
     developer_emails: Mapping[uuid.UUID, str],
     aliases: Mapping[str, Mapping[str, str]],
+    unnamed: Set[uuid.UUID] = frozenset(),
 ) -> Resolution:
     """Resolve every person (see module docstring).
 
     `known` maps `(organization, kind, value)` to a developer id — identities from
     `developer_identities` plus every `developers.email` as an `email` identity; `developer_emails`
-    gives the current email of those developers (to spot synthetic ones); `aliases` is per
-    organization `{alias: canonical email}`, lower-cased. Persons are visited with an email first,
-    in sorted order, so the outcome does not depend on the order of events within a batch.
+    gives the current email of those developers (to spot synthetic ones) and `unnamed` those without
+    a name yet; `aliases` is per organization `{alias: canonical email}`, lower-cased. Persons are
+    visited with an email first, in sorted order, so the outcome does not depend on the order of
+    events within a batch.
     """
-    result = Resolution()
-    assigned: dict[tuple[str, str, str], uuid.UUID | str] = dict(known)
+    resolver = _Resolver(known, developer_emails, aliases, unnamed)
     ordered = sorted(
         set(persons),
         key=lambda p: (
@@ -146,65 +251,5 @@ def resolve(
         ),
     )
     for person in ordered:
-        org = person.organization
-        developer: uuid.UUID | str | None = None
-        if person.email:
-            developer = assigned.get((org, EMAIL_KIND, person.email))
-        if developer is None and person.username:
-            developer = assigned.get((org, person.provider, person.username))
-        if developer is None:
-            org_aliases = aliases.get(org, {})
-            canonical = None
-            for candidate in (person.email, person.username):
-                if candidate and candidate in org_aliases:
-                    canonical = org_aliases[candidate]
-                    break
-            if canonical is not None:
-                developer = assigned.get((org, EMAIL_KIND, canonical))
-                if developer is None:
-                    developer = _new(result, org, canonical, person)
-                    assigned[(org, EMAIL_KIND, canonical)] = developer
-                    result.new_identities[(org, EMAIL_KIND, canonical)] = developer
-        if developer is None:
-            email = person.email or synthetic_email(person)
-            developer = assigned.get((org, EMAIL_KIND, email)) or _new(result, org, email, person)
-            assigned[(org, EMAIL_KIND, email)] = developer
-        result.person_developer[person] = developer
-        for kind, value in person.identities():
-            if (org, kind, value) not in assigned:
-                assigned[(org, kind, value)] = developer
-                result.new_identities[(org, kind, value)] = developer
-                if kind in USERNAME_COLUMNS and isinstance(developer, uuid.UUID):
-                    # A new account of a known developer: fill the seed's per-provider column.
-                    result.usernames.setdefault(developer, {}).setdefault(kind, value)
-        _remember_details(result, developer, person, developer_emails)
-    return result
-
-
-def _new(result: Resolution, org: str, email: str, person: PersonKey) -> str:
-    developer = NewDeveloper(org, email, person.name)
-    existing = result.new_developers.setdefault(developer.ref(), developer)
-    return existing.ref()
-
-
-def _remember_details(
-    result: Resolution,
-    developer: uuid.UUID | str,
-    person: PersonKey,
-    developer_emails: Mapping[uuid.UUID, str],
-) -> None:
-    """Fill the seed's per-provider username columns and promote synthetic emails."""
-    if isinstance(developer, str):
-        new = result.new_developers[developer]
-        if person.username and person.provider in USERNAME_COLUMNS:
-            new.usernames.setdefault(person.provider, person.username)
-        if new.name is None and person.name:
-            new.name = person.name
-        if is_synthetic(new.email) and person.email:
-            # Promote within the batch: the new row is created with the real email.
-            replacement = NewDeveloper(new.organization, person.email, new.name, new.usernames)
-            result.new_developers[developer] = replacement
-        return
-    current = result.promotions.get(developer) or developer_emails.get(developer)
-    if current is not None and is_synthetic(current) and person.email and developer not in result.promotions:
-        result.promotions[developer] = person.email
+        resolver.resolve(person)
+    return resolver.result

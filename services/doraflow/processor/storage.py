@@ -664,6 +664,7 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
         await enrichment.link_deployments(conn, [d.id for d in deployed])
     reviewed = await reviews(conn, plan, orgs, repos, people)
     await pull_requests(conn, plan, orgs, repos, people)
+    reviewed = sorted({*reviewed, *people.merged_pull_requests})
     if reviewed:
         await enrichment.refresh_review_stats(conn, reviewed)
 

@@ -82,7 +82,8 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
     org = natural_id("organization", f.ORG)
     d1 = natural_id("deployment", org, "github", "d-1")
     d2 = natural_id("deployment", org, "github", "d-2")
-    firsts = dict(await query(engine, "SELECT commit_sha, first_deployment_id FROM commits"))
+    rows = await query(engine, "SELECT commit_sha, first_deployment_id FROM commits")
+    firsts: dict[object, object] = dict(rows)  # type: ignore[arg-type]
     assert firsts == {
         f.sha(1): d1,  # not the failed nor the staging deployment
         f.sha(2): d1,
@@ -297,3 +298,32 @@ async def test_work_items_transitions_and_sprints(ingest: Ingest, engine: AsyncE
         "JOIN issues i ON i.id = si.issue_id ORDER BY 1",
     )
     assert members == [("W-1", 5.0, True), ("W-3", None, False)]
+
+
+async def test_developers_do_not_depend_on_arrival_order(make_database: MakeDatabase) -> None:
+    """A login seen first on a pull request makes a placeholder developer; when the login shows up
+    with its email it is merged into the email's developer, so every order ends identically."""
+    events: list[EventData] = [
+        f.pull_request(4, author=PersonRef(username="octocat")),
+        f.review(4, "r", reviewer=PersonRef(username="hubot")),
+        f.commit(1, author=PersonRef(email="octo@acme.com", name="Octo", username="octocat")),
+        f.work_item("W-9", assignee=PersonRef(email="octo@acme.com", username="jira-octo")),
+        f.commit(2, author=PersonRef(email="hubot@acme.com", username="hubot")),
+    ]
+    reference_ingest, reference = await fresh(make_database)
+    try:
+        await reference_ingest(events)
+        expected = await dump(reference)
+        assert await query(reference, "SELECT email FROM developers ORDER BY 1") == [
+            ("hubot@acme.com",),
+            ("octo@acme.com",),
+        ]
+    finally:
+        await reference.dispose()
+    for permutation in itertools.islice(itertools.permutations(events), 0, 120, 17):
+        ingest, engine = await fresh(make_database)
+        try:
+            await ingest(*[[event] for event in permutation])
+            assert await dump(engine) == expected, permutation
+        finally:
+            await engine.dispose()

@@ -218,17 +218,17 @@ def encode(data: EventData, *, organization: str = ORG, source: str | None = Non
     ).to_bytes()
 
 
-def topic_for(data: EventData, organization: str = ORG) -> str:
-    return topic_name(PREFIX, organization, SCHEMAS[schema_for(data)].topic_suffix)
+def topic_for(data: EventData, organization: str = ORG, prefix: str = PREFIX) -> str:
+    return topic_name(prefix, organization, SCHEMAS[schema_for(data)].topic_suffix)
 
 
-def topic_of(value: bytes, organization: str = ORG) -> str:
+def topic_of(value: bytes, organization: str = ORG, prefix: str = PREFIX) -> str:
     """The topic an encoded event belongs on (its schema's), or the commits topic for garbage."""
     try:
         schema = orjson.loads(value)["schema"]
-        return topic_name(PREFIX, organization, SCHEMAS[schema].topic_suffix)
+        return topic_name(prefix, organization, SCHEMAS[schema].topic_suffix)
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return topic_name(PREFIX, organization, "git.commits")
+        return topic_name(prefix, organization, "git.commits")
 
 
 def message(

@@ -103,19 +103,53 @@ def test_people_of_one_batch_resolve_together_whatever_their_order() -> None:
         assert result.person_developer[with_email] == result.person_developer[login_only]
 
 
-def test_a_synthetic_developer_is_promoted_when_its_real_email_shows_up() -> None:
+def test_a_synthetic_developer_is_merged_into_the_developer_of_its_real_email() -> None:
     person = key(email="octo@acme.com", username="octocat")
+    synthetic = {BOB: "octocat@users.noreply.github"}
+    # the email's developer exists: the placeholder is merged into it
+    result = run(
+        [person], {("acme", "github", "octocat"): BOB, ("acme", "email", "octo@acme.com"): JANE}, synthetic
+    )
+    assert result.person_developer[person] == JANE
+    assert result.merges == {BOB: JANE}
+    # it does not: a developer keyed by the real email is created and the placeholder merged into it
+    result = run([person], {("acme", "github", "octocat"): BOB}, synthetic)
+    (ref,) = result.new_developers
+    assert result.new_developers[ref].email == "octo@acme.com"
+    assert result.person_developer[person] == ref
+    assert result.merges == {BOB: ref}
+    assert result.new_identities == {("acme", "email", "octo@acme.com"): ref}
+
+
+def test_a_real_developer_is_never_merged_implicitly() -> None:
+    person = key(email="jane@acme.com", username="bob")
     result = run(
         [person],
-        {("acme", "github", "octocat"): BOB},
-        emails={BOB: "octocat@users.noreply.github"},
+        {("acme", "email", "jane@acme.com"): JANE, ("acme", "github", "bob"): BOB},
+        {JANE: "jane@acme.com", BOB: "bob@acme.com"},
     )
-    assert result.person_developer[person] == BOB
-    assert result.promotions == {BOB: "octo@acme.com"}
+    assert result.person_developer[person] == JANE
+    assert not result.merges
+
+
+def test_login_first_or_email_first_ends_with_the_same_developer() -> None:
+    login = key(username="octocat")
+    both = key(email="octo@acme.com", username="octocat")
+    first = run([login])
+    (placeholder,) = first.new_developers.values()
+    assert placeholder.email == "octocat@users.noreply.github"
+    # next batch: the placeholder exists in the database
+    second = run([both], {("acme", "github", "octocat"): BOB}, {BOB: placeholder.email})
+    (developer,) = second.new_developers.values()
+    assert developer.email == "octo@acme.com"
+    assert second.merges
+    # the other order never creates a placeholder
+    other = run([both])
+    assert [d.email for d in other.new_developers.values()] == ["octo@acme.com"]
 
 
 def test_a_new_account_of_a_known_developer_fills_its_provider_column() -> None:
     person = key(email="jane@acme.com", username="jdoe")
     result = run([person], {("acme", "email", "jane@acme.com"): JANE}, emails={JANE: "jane@acme.com"})
     assert result.usernames == {JANE: {"github": "jdoe"}}
-    assert not result.promotions
+    assert not result.merges
