@@ -9,19 +9,15 @@ import argparse
 import asyncio
 import logging
 import os
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
-from sqlalchemy import text
-
 from doraflow.core import migrate
 from doraflow.core.bus import create_bus
+from doraflow.core.cache import create_cache
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.logging import configure_logging
-from doraflow.core.service import add_service_endpoints, serve
+from doraflow.core.service import serve
 from doraflow.core.settings import Settings, get_settings
 
 logger = logging.getLogger("doraflow")
@@ -40,6 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run everything in one process with embedded storage")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
+    up.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="Organization/Integration resources (default: this git repo)",
+    )
+
+    api = commands.add_parser("api", help="run the API service and dashboard")
+    api.add_argument("--host", default="0.0.0.0")  # noqa: S104 - in a Pod, listen on the Pod's address
+    api.add_argument("--port", type=int, default=8080)
+
+    process = commands.add_parser("process", help="run the data processor")
+    process.add_argument("--host", default="0.0.0.0")  # noqa: S104 - in a Pod, listen on the Pod's address
+    process.add_argument("--port", type=int, default=8002)
 
     collect = commands.add_parser("collect", help="run the collector of one Integration")
     collect.add_argument("kind", choices=["git", "work"], help="git providers or work trackers")
@@ -72,25 +82,18 @@ async def run_migrate(settings: Settings, revision: str, downgrade_to: str | Non
         await engine.dispose()
 
 
-async def run_up(settings: Settings, host: str, port: int) -> None:
-    started = time.monotonic()
-    print(f"doraflow: starting embedded PostgreSQL in {settings.home} …", file=sys.stderr)
+async def run_api(settings: Settings, host: str, port: int) -> None:
+    from doraflow.api import create_app
+
     engine = create_engine(settings)
-    await migrate.upgrade(engine)
-
-    async def database_ready() -> bool:
-        async with engine.connect() as connection:
-            return (await connection.execute(text("SELECT 1"))).scalar() == 1
-
-    app = FastAPI(title="Doraflow", version="0.1.0")
-    add_service_endpoints(app, "doraflow-up", {"database": database_ready})
-    print(
-        f"doraflow: ready in {time.monotonic() - started:.1f}s — http://{host}:{port}/health",
-        file=sys.stderr,
-    )
+    bus = create_bus(settings.kafka_bootstrap_servers)
+    await bus.start()
+    cache = create_cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
     try:
-        await serve(app, host, port)
+        await serve(create_app(settings, create_session_factory(engine), cache, bus), host, port)
     finally:
+        await bus.stop()
+        await cache.close()
         await engine.dispose()
 
 
@@ -140,7 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(run_migrate(settings, args.revision, args.downgrade))
     elif args.command == "up":
-        asyncio.run(run_up(settings, args.host, args.port))
+        from doraflow.embedded import run_up
+
+        asyncio.run(run_up(settings, args.host, args.port, args.config))
+    elif args.command == "api":
+        asyncio.run(run_api(settings, args.host, args.port))
+    elif args.command == "process":
+        from doraflow.processor.service import serve_processor
+
+        asyncio.run(serve_processor(settings, args.host, args.port))
     elif args.command == "collect":
         asyncio.run(run_collect(settings, args.kind, args.integration, args.config, args.host, args.port))
     elif args.command == "operator":

@@ -33,14 +33,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+class ProcessExitedError(RuntimeError):
+    """A server process died while we waited for it: no point in waiting any longer."""
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll `predicate` until it is true; fail with `what` in the message after `timeout` seconds."""
+    """Poll `predicate` until it is true; fail with `what` in the message after `timeout` seconds,
+    or at once when the predicate reports that the process it waits for has exited."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             if predicate():
                 return
+        except ProcessExitedError:
+            raise
         except Exception as exc:  # readiness probes fail in many ways until the server is up
             last_error = exc
         time.sleep(interval)
@@ -92,7 +99,7 @@ class ManagedProcess:
 
     def check_alive(self) -> None:
         if not self.alive():
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+            raise ProcessExitedError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.alive():

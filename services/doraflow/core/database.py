@@ -8,6 +8,7 @@ identical in both modes.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,12 +27,15 @@ def embedded_database_url(home: Path) -> str:
     pgserver keeps one server per data directory and reuses it within the process, so calling this
     twice is cheap; the server stops when this process exits and the data stays.
     """
-    import pgserver  # imported lazily: cluster deployments never need it
-
     datadir = home / "postgres"
     datadir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(datadir), cleanup_mode="stop")  # stopped when we exit
-    return asyncpg_url(server.get_uri())
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver  # imported lazily: cluster deployments never need it
+
+        server = pgserver.get_server(str(datadir), cleanup_mode="stop")  # stopped when we exit
+        return asyncpg_url(server.get_uri())
 
 
 def asyncpg_url(uri: str) -> str:

@@ -5,9 +5,11 @@ and a graceful SIGTERM (uvicorn drains requests, then the app's lifespan closes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -62,8 +64,33 @@ async def _safe(check: ReadinessCheck) -> bool:
         return False
 
 
-async def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run `app` until SIGTERM/SIGINT; uvicorn stops accepting, finishes in-flight requests,
-    then runs the lifespan shutdown."""
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: it would re-raise SIGTERM after shutting down, so a
+    clean stop would look like a crash (exit status -15) to Kubernetes and to our tests."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(app: FastAPI, host: str, port: int, *, stop: asyncio.Event | None = None) -> None:
+    """Serve `app` until `stop` is set — or, without one, until SIGTERM/SIGINT. uvicorn then stops
+    accepting, finishes in-flight requests and runs the lifespan shutdown; the process exits 0."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    await uvicorn.Server(config).serve()
+    server = _QuietServer(config)
+    done = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, done.set)
+    serving = asyncio.create_task(server.serve(), name=f"http:{port}")
+    stopping = asyncio.create_task(done.wait(), name=f"stop:{port}")
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await serving
+    finally:
+        stopping.cancel()
+        if stop is None:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     watch_namespaces: list[str] = Field(default_factory=list, description="empty: every namespace")
     operator_resync_seconds: float = Field(default=60.0, gt=0, description="drift-correction interval")
 
-    @field_validator("kafka_bootstrap_servers", mode="before")
+    @field_validator("kafka_bootstrap_servers", "database_url", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

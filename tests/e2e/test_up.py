@@ -1,0 +1,101 @@
+"""`doraflow up` end to end: a real repository with release tags → embedded PostgreSQL → numbers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.testenv.common import ManagedProcess, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def git(repo: Path, *args: str, when: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
+        "GIT_AUTHOR_NAME": "Ana",
+        "GIT_AUTHOR_EMAIL": "ana@example.com",
+        "GIT_COMMITTER_NAME": "Ana",
+        "GIT_COMMITTER_EMAIL": "ana@example.com",
+    }
+    subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+
+
+def commit(repo: Path, name: str, when: str) -> None:
+    (repo / name).write_text(f"{name}\n")
+    git(repo, "add", name, when=when)
+    git(repo, "commit", "-q", "-m", f"add {name}", when=when)
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """Two releases a day apart, recent enough to fall in the 90-day window.
+
+    v1.0.0 ships a (authored 2 days before it) and b (1 day before); v1.1.0 ships c (1 hour before).
+    Lead times: 48h, 24h, 1h → median 24h."""
+    repo = tmp_path / "service"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    day = 86400
+    now = int(time.time()) - 10 * day
+    commit(repo, "a", f"@{now - 2 * day} +0000")
+    commit(repo, "b", f"@{now - day} +0000")
+    git(repo, "tag", "-a", "-m", "release", "v1.0.0", when=f"@{now} +0000")
+    commit(repo, "c", f"@{now + day - 3600} +0200")
+    git(repo, "tag", "-a", "-m", "release", "v1.1.0", when=f"@{now + day} +0000")
+    git(repo, "tag", "v1.2.0-rc1", when=f"@{now + day} +0000")  # a pre-release: not a deployment
+    return repo
+
+
+def test_up_collects_the_current_repository_and_serves_its_metrics(repository: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {"DORAFLOW_HOME": str(home), "DORAFLOW_LOG_LEVEL": "WARNING"}
+    for name in ("DORAFLOW_DATABASE_URL", "DORAFLOW_KAFKA_BOOTSTRAP_SERVERS", "DORAFLOW_REDIS_URL"):
+        env[name] = ""
+    up = ManagedProcess(
+        "doraflow up",
+        [sys.executable, "-m", "doraflow.cli", "up", "--port", str(port)],
+        tmp_path / "up.log",
+        env=env,
+        cwd=repository,
+    )
+    try:
+
+        def summary_printed() -> bool:
+            up.check_alive()
+            return "dashboard and API at" in up.tail(200)
+
+        wait_until(summary_printed, 120, "doraflow up")
+        output = up.tail(200)
+        assert "organization 'default' created" in output
+        assert "✓ service commits: 3 events" in output
+        assert "2 deployments" in output
+        key_file = home / "admin.key"
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        key = key_file.read_text().strip()
+        assert key in output  # printed once, at creation
+
+        headers = {"Authorization": f"Bearer {key}"}
+        base = f"http://127.0.0.1:{port}"
+        dora = httpx.get(
+            f"{base}/api/v1/analytics/dora", params={"window": "90d"}, headers=headers, timeout=30
+        )
+        assert dora.status_code == 200, dora.text
+        metrics = dora.json()["metrics"]
+        assert metrics["lead_time_for_changes"]["sample_size"] == 3
+        assert metrics["lead_time_for_changes"]["value"] == pytest.approx(24 * 3600)
+        assert metrics["deployment_frequency"]["sample_size"] == 2
+        assert httpx.get(f"{base}/", timeout=10).status_code == 200  # the dashboard
+        assert httpx.get(f"{base}/api/v1/analytics/dora", timeout=10).status_code == 401
+    finally:
+        up.stop()
+    assert up.process.returncode == 0, up.tail()
