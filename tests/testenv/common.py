@@ -97,9 +97,11 @@ class ManagedProcess:
         except OSError:
             return ""
 
-    def check_alive(self) -> None:
+    def check_alive(self) -> bool:
+        """True while running; raises `ProcessExitedError` (which stops `wait_until`) once it exited."""
         if not self.alive():
             raise ProcessExitedError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+        return True
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.alive():
