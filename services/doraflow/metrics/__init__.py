@@ -10,6 +10,12 @@ Typical use::
     deployments = production_deployments(deployment_rows, rules)
     window = Window(start, end)
     results = dora_metrics(deployments, changes, incidents, window, pull_requests=prs)
+
+The query layer (:mod:`doraflow.metrics.queries`) runs the same definitions on the data in
+PostgreSQL for one scope and window -- what the API serves::
+
+    report = await dora_report(session, organization_id=org, scope=MetricScope.team(team_id),
+                               window=Window(start, end), benchmark=2023)
 """
 
 from doraflow.metrics.deployments import (
@@ -23,17 +29,23 @@ from doraflow.metrics.deployments import (
 )
 from doraflow.metrics.dora import (
     DeliveryAnalysis,
+    PullRequestStages,
+    PullRequestTimes,
     analyse_delivery,
     change_failure_rate,
+    cycle_time_breakdown,
     deployment_frequency,
     dora_metrics,
     failed_deployment_recovery_time,
     lead_time_for_changes,
+    lead_time_result,
+    pull_request_stages,
     rework_rate,
     time_to_restore_service,
 )
 from doraflow.metrics.flow import (
     code_churn,
+    code_churn_from_totals,
     pull_request_size,
     pull_request_throughput,
     review_depth,
@@ -49,6 +61,14 @@ from doraflow.metrics.incidents import (
     IncidentAttribution,
     attribute_incidents,
 )
+from doraflow.metrics.queries import (
+    dora_report,
+    dora_trend,
+    flow_report,
+    list_deployments,
+    list_incidents,
+    list_pull_requests,
+)
 from doraflow.metrics.records import (
     Change,
     Deployment,
@@ -60,6 +80,21 @@ from doraflow.metrics.records import (
     StatusCategory,
     Window,
     WorkItem,
+)
+from doraflow.metrics.report import (
+    Bucket,
+    DeploymentItem,
+    DoraReport,
+    DoraTrend,
+    FlowReport,
+    IncidentItem,
+    InvalidCursorError,
+    MetricScope,
+    Page,
+    PullRequestItem,
+    ResolvedScope,
+    ScopeNotFoundError,
+    TrendPoint,
 )
 from doraflow.metrics.results import JSONValue, MetricResult
 from doraflow.metrics.stats import Distribution, describe, median, percentile
@@ -79,26 +114,41 @@ __all__ = [
     "DEFAULT_BENCHMARK",
     "TIER_TABLE",
     "AttributionMethod",
+    "Bucket",
     "Change",
     "DeliveryAnalysis",
     "Deployment",
+    "DeploymentItem",
     "DeploymentOutcome",
     "DeploymentRules",
     "Distribution",
+    "DoraReport",
+    "DoraTrend",
     "FailureReason",
+    "FlowReport",
     "Incident",
     "IncidentAttribution",
+    "IncidentItem",
+    "InvalidCursorError",
     "IssueTransition",
     "JSONValue",
     "MetricResult",
+    "MetricScope",
+    "Page",
     "ProductionDeployment",
     "PullRequest",
+    "PullRequestItem",
+    "PullRequestStages",
+    "PullRequestTimes",
+    "ResolvedScope",
     "ReworkReason",
+    "ScopeNotFoundError",
     "Sprint",
     "SprintMembership",
     "StatusCategory",
     "Tier",
     "TierThreshold",
+    "TrendPoint",
     "Window",
     "WorkItem",
     "analyse_delivery",
@@ -106,15 +156,25 @@ __all__ = [
     "change_failure_rate",
     "classify_deployments",
     "code_churn",
+    "code_churn_from_totals",
+    "cycle_time_breakdown",
     "deployment_frequency",
     "describe",
     "dora_metrics",
+    "dora_report",
+    "dora_trend",
     "failed_deployment_recovery_time",
+    "flow_report",
     "lead_time_for_changes",
+    "lead_time_result",
+    "list_deployments",
+    "list_incidents",
+    "list_pull_requests",
     "median",
     "percentile",
     "production_deployments",
     "pull_request_size",
+    "pull_request_stages",
     "pull_request_throughput",
     "review_depth",
     "rework_rate",

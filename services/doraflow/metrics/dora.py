@@ -19,9 +19,10 @@ that they share one incident attribution and can never disagree on which deploym
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from doraflow.metrics.deployments import (
     DeploymentOutcome,
@@ -32,7 +33,7 @@ from doraflow.metrics.deployments import (
 from doraflow.metrics.incidents import DEFAULT_ATTRIBUTION_WINDOW, IncidentAttribution, attribute_incidents
 from doraflow.metrics.records import Change, Incident, PullRequest, Window
 from doraflow.metrics.results import JSONValue, MetricResult
-from doraflow.metrics.stats import describe
+from doraflow.metrics.stats import Distribution, describe
 from doraflow.metrics.stats import median as true_median
 from doraflow.metrics.tiers import (
     DAYS_PER_MONTH,
@@ -45,12 +46,17 @@ from doraflow.metrics.tiers import (
 
 __all__ = [
     "DeliveryAnalysis",
+    "PullRequestStages",
+    "PullRequestTimes",
     "analyse_delivery",
     "change_failure_rate",
+    "cycle_time_breakdown",
     "deployment_frequency",
     "dora_metrics",
     "failed_deployment_recovery_time",
     "lead_time_for_changes",
+    "lead_time_result",
+    "pull_request_stages",
     "rework_rate",
     "time_to_restore_service",
 ]
@@ -209,7 +215,6 @@ def lead_time_for_changes(
     time. A deployment that lists the merge commit but finished before the merge time is a clock
     inconsistency: that PR's deploy stage is excluded and counted.
     """
-    name, unit = "lead_time_for_changes", SECONDS
     pr_list = list(pull_requests)
     shipped_at = _first_shipped_timestamps(deployments)
     window_start, window_end = window.start.timestamp(), window.end.timestamp()
@@ -274,12 +279,29 @@ def lead_time_for_changes(
             lead_times.append(lead)
 
     breakdown = _cycle_time_breakdown(pr_list, pr_shipped_at, first_authored_in_pr, window_start, window_end)
+    return lead_time_result(describe(lead_times), counts, breakdown, benchmark=benchmark)
+
+
+def lead_time_result(
+    summary: Distribution | None,
+    counts: Mapping[str, int],
+    breakdown: Mapping[str, JSONValue],
+    *,
+    benchmark: int = DEFAULT_BENCHMARK,
+) -> MetricResult:
+    """The lead-time :class:`MetricResult` from the distribution of per-change lead times.
+
+    Separate from :func:`lead_time_for_changes` so that the query layer, which computes the
+    distribution of ~10^5 lead times inside PostgreSQL (``percentile_cont``), builds the result
+    -- tier, details, empty-window reason -- in this one place too. ``counts`` are the
+    exclusion counters (``negative_lead_times_excluded``, ...), listed in ``details`` sorted.
+    """
+    name, unit = "lead_time_for_changes", SECONDS
     details: dict[str, JSONValue] = {
-        "changes_deployed_in_window": len(lead_times),
+        "changes_deployed_in_window": 0 if summary is None else summary.count,
         **{key: counts[key] for key in sorted(counts)},
-        "cycle_time_breakdown": breakdown,
+        "cycle_time_breakdown": dict(breakdown),
     }
-    summary = describe(lead_times)
     if summary is None:
         return MetricResult.unavailable(
             name, unit, "no changes reached production in the window", benchmark=benchmark, details=details
@@ -306,45 +328,162 @@ def _cycle_time_breakdown(
     window_start: float,
     window_end: float,
 ) -> dict[str, JSONValue]:
-    stages: dict[str, list[float]] = {"coding": [], "pickup": [], "review": [], "deploy": [], "total": []}
-    counts: Counter[str] = Counter()
+    times: list[PullRequestTimes] = []
     for pr in pull_requests:
         shipped = pr_shipped_at.get(pr.pull_request_id)
         if pr.merged_at is None or shipped is None or not window_start <= shipped < window_end:
             continue
-        counts["pull_requests"] += 1
-        opened = pr.opened_at.timestamp()
-        merged = pr.merged_at.timestamp()
         first_commit_at = pr.first_commit_at or first_authored_in_pr.get(pr.pull_request_id)
-        start = opened
-        if first_commit_at is None:
-            counts["without_first_commit_time"] += 1
-        else:
-            first_commit = first_commit_at.timestamp()
-            if first_commit > opened:
-                counts["opened_before_first_commit"] += 1
-            stages["coding"].append(max(opened - first_commit, 0.0))
-            start = min(first_commit, opened)
-        if pr.first_review_at is not None and pr.first_review_at <= pr.merged_at:
-            first_review = pr.first_review_at.timestamp()
-            if first_review < opened:
-                counts["reviewed_before_opened_excluded"] += 1
-            else:
-                stages["pickup"].append(first_review - opened)
-                stages["review"].append(merged - first_review)
-        else:
-            counts["merged_without_review"] += 1
-        if shipped < merged:
-            counts["deployed_before_merge_time_excluded"] += 1
-        else:
-            stages["deploy"].append(shipped - merged)
-        stages["total"].append(shipped - start)
+        times.append(
+            PullRequestTimes(
+                opened=pr.opened_at.timestamp(),
+                merged=pr.merged_at.timestamp(),
+                first_commit=None if first_commit_at is None else first_commit_at.timestamp(),
+                first_review=None if pr.first_review_at is None else pr.first_review_at.timestamp(),
+                shipped=shipped,
+            )
+        )
+    return cycle_time_breakdown(times)
 
-    result: dict[str, JSONValue] = {key: counts[key] for key in sorted(counts)}
-    result["pull_requests"] = counts["pull_requests"]
-    for stage, values in stages.items():
-        result[stage] = _distribution_details(values, f"no pull request in the window has a {stage} time")
-    return result
+
+class PullRequestTimes(NamedTuple):
+    """The timestamps of one merged pull request's cycle-time stages, as epoch seconds.
+
+    Epoch floats in a named tuple (not :class:`PullRequest` records) because the query layer
+    loads tens of thousands of them per request straight from the database; ``first_commit`` is
+    the PR's first commit time, or, when the source did not give one, its earliest own commit.
+    ``shipped`` is when its merge or squash commit first reached production.
+    """
+
+    opened: float
+    merged: float
+    first_commit: float | None
+    first_review: float | None
+    shipped: float
+
+
+class PullRequestStages(NamedTuple):
+    """One pull request's cycle-time stages in seconds (``None`` when a stage has no time) and
+    the flags that explain a missing stage; see :func:`pull_request_stages`."""
+
+    coding: float | None
+    pickup: float | None
+    review: float | None
+    deploy: float | None
+    total: float
+    opened_before_first_commit: bool
+    without_first_commit_time: bool
+    reviewed_before_opened: bool
+    merged_without_review: bool
+    deployed_before_merge: bool
+
+
+def pull_request_stages(times: PullRequestTimes) -> PullRequestStages:
+    """Coding, pickup, review and deploy time of one merged, deployed pull request.
+
+    The one definition of the stages, used by the breakdown of lead time and by the pull
+    request drill-down (so the list a user reads adds up to the breakdown they question):
+
+    * coding: first commit → opened; 0 when the PR was opened before its first commit (coding
+      then happened inside the PR), flagged ``opened_before_first_commit``;
+    * pickup: opened → first review by someone other than the author; review: first review →
+      merged. Only for PRs reviewed before merging and not "before opening" (a clock problem,
+      flagged); a PR reviewed only after merging is ``merged_without_review``;
+    * deploy: merged → first production deployment of the merge/squash commit; a deployment
+      that claims to have finished before the merge is a clock inconsistency, flagged and left
+      out rather than negative;
+    * total: first commit (or opening, if earlier) → that deployment.
+    """
+    opened, merged, first_commit, first_review, shipped = times
+    start = opened
+    coding: float | None = None
+    opened_before_first_commit = False
+    if first_commit is not None:
+        opened_before_first_commit = first_commit > opened
+        coding = opened - first_commit if opened > first_commit else 0.0
+        start = first_commit if first_commit < opened else opened
+    pickup: float | None = None
+    review: float | None = None
+    reviewed_before_opened = False
+    merged_without_review = first_review is None or first_review > merged
+    if first_review is not None and not merged_without_review:
+        if first_review < opened:
+            reviewed_before_opened = True
+        else:
+            pickup = first_review - opened
+            review = merged - first_review
+    deployed_before_merge = shipped < merged
+    # Positional: this runs once per pull request of the window (~10^4 per request).
+    return PullRequestStages(
+        coding,
+        pickup,
+        review,
+        None if deployed_before_merge else shipped - merged,
+        shipped - start,
+        opened_before_first_commit,
+        first_commit is None,
+        reviewed_before_opened,
+        merged_without_review,
+        deployed_before_merge,
+    )
+
+
+def cycle_time_breakdown(pull_requests: Iterable[PullRequestTimes]) -> dict[str, JSONValue]:
+    """``details.cycle_time_breakdown`` of lead time: per stage median/p75/p90/mean over the
+    given pull requests (the caller selects them: merged PRs whose merge/squash commit first
+    reached production in the window), plus the counts of PRs a stage could not be timed for."""
+    coding: list[float] = []
+    pickup: list[float] = []
+    review: list[float] = []
+    deploy: list[float] = []
+    total: list[float] = []
+    counts: Counter[str] = Counter()
+    pull_requests_counted = opened_before_first_commit = without_first_commit_time = 0
+    reviewed_before_opened = merged_without_review = deployed_before_merge = 0
+    for times in pull_requests:
+        pull_requests_counted += 1
+        (
+            coding_time,
+            pickup_time,
+            review_time,
+            deploy_time,
+            total_time,
+            opened_first,
+            no_first_commit,
+            reviewed_early,
+            unreviewed,
+            deployed_early,
+        ) = pull_request_stages(times)
+        if coding_time is not None:
+            coding.append(coding_time)
+        if pickup_time is not None and review_time is not None:
+            pickup.append(pickup_time)
+            review.append(review_time)
+        if deploy_time is not None:
+            deploy.append(deploy_time)
+        total.append(total_time)
+        opened_before_first_commit += opened_first
+        without_first_commit_time += no_first_commit
+        reviewed_before_opened += reviewed_early
+        merged_without_review += unreviewed
+        deployed_before_merge += deployed_early
+    for key, count in (
+        ("pull_requests", pull_requests_counted),
+        ("opened_before_first_commit", opened_before_first_commit),
+        ("without_first_commit_time", without_first_commit_time),
+        ("reviewed_before_opened_excluded", reviewed_before_opened),
+        ("merged_without_review", merged_without_review),
+        ("deployed_before_merge_time_excluded", deployed_before_merge),
+    ):
+        if count:
+            counts[key] = count
+    stages_by_name = {"coding": coding, "pickup": pickup, "review": review, "deploy": deploy, "total": total}
+
+    breakdown: dict[str, JSONValue] = {key: counts[key] for key in sorted(counts)}
+    breakdown["pull_requests"] = counts["pull_requests"]
+    for stage, values in stages_by_name.items():
+        breakdown[stage] = _distribution_details(values, f"no pull request in the window has a {stage} time")
+    return breakdown
 
 
 # --------------------------------------------------------------------------------------------

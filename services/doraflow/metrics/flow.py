@@ -30,6 +30,7 @@ from doraflow.metrics.stats import median as true_median
 
 __all__ = [
     "code_churn",
+    "code_churn_from_totals",
     "pull_request_size",
     "pull_request_throughput",
     "review_depth",
@@ -152,30 +153,42 @@ def code_churn(changes: Iterable[Change], window: Window) -> MetricResult:
     Merge commits are skipped (their diff repeats the commits they merge). ``details`` give
     lines added, lines deleted and files changed per day and the totals.
     """
-    name, unit = "code_churn", "lines_changed_per_day"
     commits = [
         change for change in changes if not change.is_merge_commit and window.contains(change.authored_at)
     ]
-    if not commits:
+    return code_churn_from_totals(
+        commits=len(commits),
+        lines_added=sum(change.additions for change in commits),
+        lines_deleted=sum(change.deletions for change in commits),
+        files_changed=sum(change.files_changed for change in commits),
+        window=window,
+    )
+
+
+def code_churn_from_totals(
+    *, commits: int, lines_added: int, lines_deleted: int, files_changed: int, window: Window
+) -> MetricResult:
+    """:func:`code_churn` from totals the caller summed over the same commits (non-merge commits
+    authored in the window). The query layer sums ~10^5 commits in SQL and builds the result
+    here, so the rates and the empty-window rule are defined once."""
+    name, unit = "code_churn", "lines_changed_per_day"
+    if commits == 0:
         return MetricResult.unavailable(name, unit, "no commits were authored in the window")
-    added = sum(change.additions for change in commits)
-    deleted = sum(change.deletions for change in commits)
-    files = sum(change.files_changed for change in commits)
     days = window.days
     return MetricResult(
         name=name,
-        value=(added + deleted) / days,
+        value=(lines_added + lines_deleted) / days,
         unit=unit,
         tier=None,
-        sample_size=len(commits),
+        sample_size=commits,
         details={
-            "lines_added_per_day": added / days,
-            "lines_deleted_per_day": deleted / days,
-            "files_changed_per_day": files / days,
-            "lines_added": added,
-            "lines_deleted": deleted,
-            "files_changed": files,
-            "commits": len(commits),
+            "lines_added_per_day": lines_added / days,
+            "lines_deleted_per_day": lines_deleted / days,
+            "files_changed_per_day": files_changed / days,
+            "lines_added": lines_added,
+            "lines_deleted": lines_deleted,
+            "files_changed": files_changed,
+            "commits": commits,
         },
     )
 

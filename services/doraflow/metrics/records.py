@@ -39,6 +39,8 @@ def require_utc(record: str, field_name: str, value: datetime) -> datetime:
     naive value means one of them lost its offset; assuming UTC would hide that bug inside every
     duration computed from it.
     """
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # already normalised (what the database driver returns): the hot path
     if not isinstance(value, datetime):
         raise TypeError(f"{record}.{field_name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:

@@ -7,8 +7,10 @@ values and fraction ``p`` the position is ``h = p * (n - 1)`` (0-based) and the 
 Python means a rollup computed by the database and a number computed here agree.
 
 The median is the true median: the middle value for an odd count, the mean of the two middle
-values for an even count. (This is exactly ``percentile_cont(0.5)``; it is computed as
-``(a + b) / 2`` so that it is exact rather than interpolated.)
+values for an even count. That is exactly ``percentile_cont(0.5)``, and it is computed with the
+same floating-point operations PostgreSQL uses (``a + 0.5 * (b - a)``), so a median computed by
+the database and one computed here are bit-identical, not merely equal to the last few digits --
+which is what lets the query layer prove its SQL path equivalent to these functions.
 
 Empty input raises ``ValueError``: the metric functions must decide and explain what an empty
 sample means (they return ``None`` with a reason), never receive a silent 0.
@@ -43,7 +45,7 @@ def percentile_of_sorted(sorted_values: Sequence[float], fraction: float) -> flo
     weight = position - lower_index
     lower = float(sorted_values[lower_index])
     upper = float(sorted_values[upper_index])
-    return lower + weight * (upper - lower)
+    return lower + weight * (upper - lower)  # as PostgreSQL's float8_lerp: lo + pct * (hi - lo)
 
 
 def _median_of_sorted(sorted_values: Sequence[float]) -> float:
@@ -51,7 +53,8 @@ def _median_of_sorted(sorted_values: Sequence[float]) -> float:
     middle = count // 2
     if count % 2:
         return float(sorted_values[middle])
-    return (float(sorted_values[middle - 1]) + float(sorted_values[middle])) / 2.0
+    lower, upper = float(sorted_values[middle - 1]), float(sorted_values[middle])
+    return lower + 0.5 * (upper - lower)  # PostgreSQL's float8_lerp, operation for operation
 
 
 def percentile(values: Iterable[float], fraction: float) -> float:
