@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from doraflow.core.http import (
     AuthenticationError,
+    Classify,
     HttpClient,
     HttpError,
     NotFoundError,
     RateLimitExceededError,
+    Verdict,
 )
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -44,6 +47,15 @@ class Script:
             transport=httpx.MockTransport(self),
             sleep=self.sleep,
             **options,  # type: ignore[arg-type]
+        )
+
+    def classified(self, classify: Classify, **options: Any) -> HttpClient:
+        return HttpClient(
+            "https://api.example.test",
+            transport=httpx.MockTransport(self),
+            sleep=self.sleep,
+            classify=classify,
+            **options,
         )
 
 
@@ -168,3 +180,136 @@ async def test_429_with_exhausted_budget_waits_once() -> None:
     async with script.client() as client:
         await client.get_json("/x")
     assert script.sleeps == [5.0]
+
+
+# ---- what a response means when its status does not say it (Linear's 400s) ----------------------
+
+
+def graphql_error(code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"errors": [{"message": "no", "extensions": {"code": code}}]}
+    return httpx.Response(400, json=body, headers=headers)
+
+
+def by_code(response: httpx.Response) -> Verdict | None:
+    if response.status_code != 400:
+        return None
+    code = response.json()["errors"][0]["extensions"]["code"]
+    return {"RATELIMITED": Verdict.rate_limited(), "AUTHENTICATION_ERROR": Verdict(401)}.get(code)
+
+
+def in_ms(seconds: float) -> str:
+    return str(int((time.time() + seconds) * 1000))
+
+
+async def test_a_classified_rate_limit_waits_for_the_exhausted_budget_then_retries() -> None:
+    headers = {"X-RateLimit-Requests-Remaining": "0", "X-RateLimit-Requests-Reset": in_ms(20)}
+    script = Script(graphql_error("RATELIMITED", headers), httpx.Response(200, json={"data": {}}))
+    async with script.classified(by_code) as client:
+        assert await client.get_json("/graphql") == {"data": {}}
+    [waited] = script.sleeps
+    assert 18 <= waited <= 22
+    assert len(script.requests) == 2
+
+
+async def test_a_classified_rate_limit_with_its_own_wait() -> None:
+    script = Script(httpx.Response(400, json={}), httpx.Response(200, json={}))
+    async with script.classified(lambda r: Verdict(429, 7.0) if r.status_code == 400 else None) as client:
+        await client.get_json("/x")
+    assert script.sleeps == [7.0]
+
+
+async def test_an_exhausted_complexity_budget_is_the_one_waited_for() -> None:
+    headers = {
+        "X-RateLimit-Requests-Remaining": "4000",
+        "X-RateLimit-Requests-Reset": in_ms(3000),
+        "X-RateLimit-Complexity-Remaining": "0",
+        "X-RateLimit-Complexity-Reset": in_ms(40),
+    }
+    script = Script(graphql_error("RATELIMITED", headers), httpx.Response(200, json={}))
+    async with script.classified(by_code) as client:
+        await client.get_json("/graphql")
+    [waited] = script.sleeps
+    assert 38 <= waited <= 42
+
+
+async def test_a_classified_error_is_typed_and_keeps_what_the_server_sent() -> None:
+    script = Script(graphql_error("AUTHENTICATION_ERROR"))
+    async with script.classified(by_code) as client:
+        with pytest.raises(AuthenticationError) as raised:
+            await client.get_json("/graphql")
+    assert raised.value.status == 401
+    assert raised.value.response is not None
+    assert raised.value.response.status == 400
+    assert raised.value.response.body["errors"][0]["extensions"]["code"] == "AUTHENTICATION_ERROR"
+    assert len(script.requests) == 1
+
+
+async def test_other_400s_stay_400s() -> None:
+    script = Script(graphql_error("GRAPHQL_VALIDATION_FAILED"))
+    async with script.classified(by_code) as client:
+        with pytest.raises(HttpError) as raised:
+            await client.get_json("/graphql")
+    assert raised.value.status == 400
+    assert not isinstance(raised.value, AuthenticationError)
+
+
+async def test_errors_carry_status_headers_and_the_parsed_body() -> None:
+    script = Script(
+        httpx.Response(
+            412, json={"errors": [{"message": "sync token"}], "sync": "abc"}, headers={"X-Id": "1"}
+        ),
+        httpx.Response(404, text="<html>not here</html>"),
+    )
+    async with script.client() as client:
+        with pytest.raises(HttpError) as precondition:
+            await client.get_json("/events")
+        with pytest.raises(NotFoundError) as missing:
+            await client.get_json("/gone")
+    assert precondition.value.status == 412
+    assert precondition.value.response is not None
+    assert precondition.value.response.body["sync"] == "abc"
+    assert precondition.value.response.headers["x-id"] == "1"
+    assert missing.value.response is not None
+    assert missing.value.response.body is None  # not JSON
+    assert missing.value.response.status == 404
+
+
+def complexity(remaining: int, cost: int, reset_in: float) -> httpx.Response:
+    headers = {
+        "X-RateLimit-Requests-Remaining": "4990",
+        "X-RateLimit-Complexity-Remaining": str(remaining),
+        "X-RateLimit-Complexity-Reset": in_ms(reset_in),
+        "X-Complexity": str(cost),
+    }
+    return httpx.Response(200, json={}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "cost", "pauses"),
+    [
+        (250_000, 10, False),
+        (900, 10, True),  # below the reserve
+        (5_000, 3_000, True),  # would not cover twice the last query's cost
+        (7_000, 3_000, False),
+    ],
+)
+async def test_a_low_complexity_budget_pauses_until_its_reset(
+    remaining: int, cost: int, pauses: bool
+) -> None:
+    script = Script(complexity(remaining, cost, 30), httpx.Response(200, json={}))
+    async with script.client(low_complexity=1000) as client:
+        await client.get_json("/graphql")
+        await client.get_json("/graphql")
+        if pauses:
+            assert "complexity_remaining" not in client.rate_limit.extra  # the next response tells
+    assert len(script.sleeps) == (1 if pauses else 0)
+    assert all(28 <= s <= 32 for s in script.sleeps)
+
+
+async def test_a_complexity_pause_longer_than_allowed_raises_before_sending() -> None:
+    script = Script(complexity(10, 10, 3600))
+    async with script.client(max_wait=600) as client:
+        await client.get_json("/graphql")
+        with pytest.raises(RateLimitExceededError, match="budget exhausted"):
+            await client.get_json("/graphql")
+    assert len(script.requests) == 1
