@@ -1,96 +1,36 @@
-"""What the GitHub, GitLab and Bitbucket clients share (collectors.git.common), with hand-computed
-cases: the scope glob dialect, the hotfix rule, pairing deployments with the previous successful one
-of their environment in both directions, the error hints, and the time-window cursor."""
+"""What the GitHub, GitLab, Bitbucket and local git clients share (collectors.git.common), with
+hand-computed cases: expanding a repository scope, the hotfix rule, and pairing deployments with the
+previous successful one of their environment in both directions. What work trackers share too (scope
+globs, error hints, times, the time-window cursor) is tested in test_collectors_common."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from doraflow.collectors.base import ScopeRef
 from doraflow.collectors.git.common import (
-    USER_FIXABLE_HTTP_ERRORS,
     DeploymentPairer,
     DeploySighting,
     Paired,
-    ProviderAccess,
     Shipped,
-    TimeWindow,
-    WindowPass,
-    backfill_horizon,
     dump_newest_successes,
-    excluded,
     expand_scope,
-    glob_match,
     headline,
-    is_glob,
     is_hotfix,
-    iso,
-    literal_prefix,
     load_newest_successes,
-    parse_time,
-    parse_time_or_none,
     resolve_again,
     shipped_without_listing,
-    stream_window,
     unresolved_scope,
-    user_error,
 )
-from doraflow.core.events import EventData
-from doraflow.core.http import AuthenticationError, ForbiddenError, NotFoundError, RateLimitExceededError
-from doraflow.core.resources import DeploymentRules, Integration, Scope
+from doraflow.core.resources import DeploymentRules, Scope
+from tests.unit.collectors.test_collectors_common import ACCESS
 
-# ---- scope globs and excludes -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "pattern", "matches"),
-    [
-        ("acme/api", "acme/api", True),
-        ("acme/api", "acme/*", True),
-        ("acme/sub/api", "acme/*", False),  # `*` stays within one segment: not the subgroup's projects
-        ("acme/sub/api", "acme/**", True),  # `**` crosses segments
-        ("acme/api", "acme/**", True),
-        ("acme/a/b/api", "acme/**/api", True),
-        ("acme/api", "*/api", True),
-        ("acme/api-gateway", "acme/api-*", True),
-        ("acme/web", "acme/api-*", False),
-        ("ACME/Api", "acme/a*", True),  # case-insensitive, like the providers' paths
-        ("acme/api", "acme/a?i", True),
-        ("acme/a/i", "acme/a?i", False),  # `?` is one character, never `/`
-        ("acme/api-1", "acme/api-[0-9]", True),
-        ("acme/api-x", "acme/api-[0-9]", False),
-        ("acme/api-x", "acme/api-[!0-9]", True),
-        ("acme/api-1", "acme/api-[!0-9]", False),
-        ("acme/a/b", "acme/a[!x]b", False),  # a negated class does not match `/` either
-        ("acme/[api", "acme/[api", True),  # a `[` never closed is a literal
-        ("acme/a.i", "acme/a.i", True),
-        ("acme/abi", "acme/a.i", False),  # regex characters are literal
-        ("archive/acme/api", "acme/*", False),  # the whole name must match
-    ],
-)
-def test_glob_dialect(name: str, pattern: str, matches: bool) -> None:
-    assert glob_match(name, pattern) is matches
-
-
-def test_literal_prefix_is_what_to_list() -> None:
-    assert literal_prefix("acme/sub/*") == "acme/sub"
-    assert literal_prefix("acme/api-*") == "acme"
-    assert literal_prefix("*/api") == ""
-    assert literal_prefix("acme/api") == "acme/api"
-    assert is_glob("acme/[ab]pi")
-    assert not is_glob("acme/api")
-
-
-def test_excludes() -> None:
-    assert excluded("acme/archive-2019", ["acme/archive-*"])
-    assert excluded("acme/sub/old", ["acme/web", "acme/**"])
-    assert not excluded("acme/archive-2019", ["archive-*"])  # no owner: `*` does not cross the `/`
-    assert not excluded("acme/api", [])
+# ---- repository scopes ----------------------------------------------------------------------------
 
 
 def scopes(*names: str) -> list[ScopeRef]:
@@ -115,64 +55,6 @@ async def test_expand_scope_dedupes_by_id_in_order_found_and_drops_excludes() ->
     assert listed == []  # named repositories: the visible ones are not listed
     found = await expand_scope(Scope(), visible=visible, resolve=resolve)
     assert [ref.name for ref in found] == ["acme/everything"]
-
-
-# ---- error hints ----------------------------------------------------------------------------------
-
-ACCESS = ProviderAccess(
-    provider="Forge",
-    repository_format="owner/name",
-    required_access="the read scope",
-    visibility="members only",
-)
-INTEGRATION = Integration.model_validate(
-    {
-        "metadata": {"name": "forge", "namespace": "team-a"},
-        "spec": {
-            "organizationRef": {"name": "acme"},
-            "provider": "gitlab",
-            "credentialsSecretRef": {"name": "forge-token", "key": "pat"},
-            "backfillDays": 30,
-        },
-    }
-)
-
-
-def test_401_names_the_secret_to_update() -> None:
-    error = user_error(
-        AuthenticationError("GET /user: HTTP 401", status=401), ACCESS, INTEGRATION, "acme/api"
-    )
-    assert (
-        str(error) == "Forge rejected the credentials (401: wrong, expired or revoked): GET /user: HTTP 401"
-    )
-    assert error.scope == "acme/api"
-    assert "Secret team-a/forge-token (key pat" in error.hint
-    assert "spec.credentialsSecretRef" in error.hint
-    assert "revoked" in error.hint
-    assert "What it needs: the read scope." in error.hint
-
-
-def test_403_says_which_permission() -> None:
-    error = user_error(ForbiddenError("HTTP 403", status=403), ACCESS, INTEGRATION, "acme/api")
-    assert str(error) == "Forge refused access: HTTP 403"
-    assert error.hint.startswith("The Forge credentials lack a permission: the read scope.")
-    assert "spec.scope.repositories" in error.hint
-
-
-def test_404_is_an_unknown_repository_or_a_wrong_base_url() -> None:
-    error = user_error(NotFoundError("HTTP 404", status=404), ACCESS, INTEGRATION, "acme/api")
-    assert str(error) == "Forge repository acme/api does not exist or is not visible to these credentials"
-    assert error.hint == (
-        "Check 'acme/api' in spec.scope.repositories (owner/name) and that the credentials can see it: "
-        "members only."
-    )
-    unscoped = user_error(NotFoundError("GET /projects: HTTP 404", status=404), ACCESS, INTEGRATION, None)
-    assert unscoped.scope is None
-    assert "spec.baseUrl" in unscoped.hint
-
-
-def test_rate_limits_are_not_the_users_to_fix() -> None:
-    assert not isinstance(RateLimitExceededError("wait 3600s"), USER_FIXABLE_HTTP_ERRORS)
 
 
 async def test_an_unresolved_scope_is_looked_up_again_when_collected() -> None:
@@ -329,66 +211,3 @@ def test_newest_successes_dump_round_trips() -> None:
     raw = {"production": {"sha": "a", "at": "2026-03-01T12:00:00.5Z"}, "broken": {"sha": "z"}}
     pairer = DeploymentPairer[datetime]("newest_first", load_newest_successes(raw))
     assert dump_newest_successes(pairer) == {"production": {"sha": "a", "at": "2026-03-01T12:00:00.500000Z"}}
-
-
-# ---- times, horizon and the time-window cursor ----------------------------------------------------
-
-
-def test_times() -> None:
-    assert parse_time("2026-03-01T12:00:00Z") == day(1)
-    assert parse_time("2026-03-01T14:00:00+02:00") == day(1)
-    assert parse_time("2026-03-01T12:00:00") == day(1)  # no offset: UTC
-    assert parse_time_or_none(None) is None
-    assert parse_time_or_none("yesterday") is None
-    with pytest.raises(ValueError, match="ISO 8601"):
-        parse_time("")
-    assert iso(day(1)) == "2026-03-01T12:00:00Z"
-    assert iso(day(1) + timedelta(microseconds=1)) == "2026-03-01T12:00:00.000001Z"
-    assert backfill_horizon(INTEGRATION, day(31)) == day(1)
-
-
-def test_a_first_sync_owes_the_back_fill_from_the_horizon() -> None:
-    window = TimeWindow.load(None, day(1))
-    assert window == TimeWindow(since=None, owed_after=day(1), owed_before=None)
-    assert TimeWindow.load(window.dump(), day(9)) == window
-    new_pass = WindowPass(day(5), None, backfill=False)
-    assert new_pass.below(day(5))  # what is at `since` was seen
-    backfill = WindowPass(day(1), day(5), backfill=True)
-    assert backfill.contains(day(1))
-    assert backfill.contains(day(5))  # where an interrupted back-fill stopped is read again
-    assert not backfill.contains(day(6))
-
-
-async def test_stream_window_saves_the_back_fill_page_by_page() -> None:
-    items: list[dict[str, Any]] = [
-        {"id": n, "updated": f"2026-03-{n:02d}T12:00:00Z"} for n in (9, 7, 5, 3, 1)
-    ]
-
-    async def pages(window: WindowPass) -> AsyncIterator[list[Any]]:
-        inside = [item for item in items if window.contains(parse_time(item["updated"]))]
-        for start in range(0, len(inside), 2):
-            yield inside[start : start + 2]
-
-    async def events(item: Any) -> list[EventData]:
-        seen.append(item["id"])
-        return []
-
-    seen: list[int] = []
-    cursors = [
-        cursor
-        async for _, cursor in stream_window(
-            None,
-            horizon=day(2),
-            now=day(10),
-            pages=pages,
-            updated_at=lambda item: parse_time_or_none(item.get("updated")),
-            events=events,
-        )
-    ]
-    assert seen == [9, 7, 5, 3]  # 1 is older than the horizon
-    owed = "2026-03-02T12:00:00Z"
-    assert cursors == [
-        {"since": "2026-03-09T12:00:00Z", "owed": {"after": owed, "before": "2026-03-07T12:00:00Z"}},
-        {"since": "2026-03-09T12:00:00Z", "owed": {"after": owed, "before": "2026-03-03T12:00:00Z"}},
-        {"since": "2026-03-09T12:00:00Z", "owed": None},  # the back-fill is complete
-    ]

@@ -30,32 +30,34 @@ from urllib.parse import quote
 import httpx
 
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.git.common import (
+from doraflow.collectors.common import (
     USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    DeploySighting,
-    Lane,
-    Paired,
     ProviderAccess,
-    Shipped,
     WindowPass,
     backfill_horizon,
-    expand_scope,
     glob_match,
     is_glob,
-    is_hotfix,
     iso,
     literal_prefix,
     parse_time_or_none,
     person,
+    stream_window,
+    user_error,
+    utc_now,
+)
+from doraflow.collectors.git.common import (
+    DeploySighting,
+    Lane,
+    Paired,
+    Shipped,
+    expand_scope,
+    is_hotfix,
     repository_ref,
     resolve_again,
     shipped_without_listing,
     stream_lane,
-    stream_window,
     unresolved_scope,
-    user_error,
-    utc_now,
 )
 from doraflow.core.events import (
     CodeReviewData,

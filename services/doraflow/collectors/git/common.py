@@ -1,14 +1,14 @@
-"""What the GitHub, GitLab and Bitbucket clients share, written once.
+"""What the GitHub, GitLab, Bitbucket and local git clients share, written once.
 
-Each piece is here because the providers must agree on it: the same scope pattern must select the
-same repositories whatever the provider, the same deployment must count as a hotfix, a deployment
-ships the commits since the previous successful one of its environment everywhere, and a user who
-pasted a revoked token reads the same advice. What differs per provider (URLs, pagination, payload
-shapes, which permissions a token needs) stays in the provider's module and is handed in.
+Each piece is here because the git providers must agree on it: the same deployment must count as a
+hotfix, a deployment ships the commits since the previous successful one of its environment
+everywhere, and an unknown repository in the scope is reported the same way. What differs per
+provider (URLs, pagination, payload shapes, which permissions a token needs) stays in the provider's
+module and is handed in. What work trackers need too (times, people, scope globs, the error hints,
+the time-window cursor) is in `collectors.common`.
 
-Sections: times and the back-fill horizon · scopes (globs, excludes, unresolved entries) · people ·
-errors a user must fix · hotfix rule · shipped commits and the deployment pairing · the time-window
-cursor · streaming a deployment listing through both.
+Sections: repository scopes · hotfix rule · shipped commits and the deployment pairing · streaming a
+deployment listing through the time-window cursor and the pairing.
 """
 
 from __future__ import annotations
@@ -17,133 +17,25 @@ import bisect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from doraflow.collectors.base import CollectorError, ScopeRef
-from doraflow.core.events import DeploymentData, EventData, PersonRef, RepositoryRef
-from doraflow.core.http import AuthenticationError, ForbiddenError, NotFoundError
-from doraflow.core.resources import Integration, Scope
+from doraflow.collectors.base import ScopeRef
+from doraflow.collectors.common import (
+    ProviderAccess,
+    TimeWindow,
+    WindowRun,
+    excluded,
+    iso,
+    parse_time_or_none,
+    scope_not_found,
+)
+from doraflow.core.events import DeploymentData, EventData, RepositoryRef
+from doraflow.core.resources import Scope
 
 # --------------------------------------------------------------------------------------------------
-# Times and the back-fill horizon
+# Repository scopes: listed or resolved, excludes, unresolved entries
 # --------------------------------------------------------------------------------------------------
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The default clock; clients take a `clock` so tests can pin "now"."""
-    return datetime.now(UTC)
-
-
-def parse_time_or_none(value: Any) -> datetime | None:
-    """A provider timestamp (ISO 8601 with an offset or `Z`) in UTC. Optional fields come back absent
-    or empty, so anything that is not such a string is None; a time without an offset is UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_time(value: str) -> datetime:
-    """A timestamp the API always sends (creation times, GraphQL `DateTime!`): missing one is a
-    broken response, reported as ValueError rather than carried on as None."""
-    parsed = parse_time_or_none(value)
-    if parsed is None:
-        raise ValueError(f"not an ISO 8601 time: {value!r}")
-    return parsed
-
-
-def iso(moment: datetime) -> str:
-    """UTC with a `Z`, microseconds kept: cursors must not round a mark onto the item before it."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def backfill_horizon(integration: Integration, now: datetime) -> datetime:
-    """The oldest moment a first sync collects (`spec.backfillDays` before now)."""
-    return now - timedelta(days=integration.spec.backfill_days)
-
-
-# --------------------------------------------------------------------------------------------------
-# Scopes: globs, excludes, unresolved entries
-# --------------------------------------------------------------------------------------------------
-
-
-def is_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """One glob dialect for `spec.scope.repositories` and `spec.scope.exclude` on every provider.
-
-    `*` and `?` stay within one path segment, so `acme/*` is the group's own projects and not its
-    subgroups' (GitLab nests groups); `**` crosses segments (`acme/**` includes subgroups);
-    `[abc]`/`[!abc]` are character classes as in fnmatch. Case-insensitive, because GitHub, GitLab
-    and Bitbucket treat repository paths so."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-            continue
-        if char == "[" and (end := _class_end(pattern, index)) is not None:
-            out.append(_class_regex(pattern[index + 1 : end]))
-            index = end + 1
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return re.compile("".join(out), re.IGNORECASE)
-
-
-def _class_end(pattern: str, start: int) -> int | None:
-    """Index of the `]` closing the class opened at `start` (a `]` right after `[` or `[!` is a
-    member); None when it is never closed, and `[` is then a literal character."""
-    index = start + 1
-    if index < len(pattern) and pattern[index] == "!":
-        index += 1
-    if index < len(pattern) and pattern[index] == "]":
-        index += 1
-    end = pattern.find("]", index)
-    return None if end == -1 else end
-
-
-def _class_regex(members: str) -> str:
-    negated = members.startswith("!")
-    if negated:
-        members = members[1:]
-    escaped = "".join(char if char == "-" else re.escape(char) for char in members)  # a-z stays a range
-    return f"[^/{escaped}]" if negated else f"[{escaped}]"
-
-
-def glob_match(name: str, pattern: str) -> bool:
-    return glob_regex(pattern).fullmatch(name) is not None
-
-
-def literal_prefix(pattern: str) -> str:
-    """The path segments before the first glob segment: the owner, group or workspace to list."""
-    segments: list[str] = []
-    for segment in pattern.split("/"):
-        if is_glob(segment):
-            break
-        segments.append(segment)
-    return "/".join(segments)
-
-
-def excluded(name: str, excludes: Iterable[str]) -> bool:
-    return any(glob_match(name, pattern) for pattern in excludes)
 
 
 async def expand_scope(
@@ -180,7 +72,7 @@ async def resolve_again(
     if refs:
         return refs[0]
     reason = scope.attributes.get("unresolved")
-    raise repository_not_found(access, scope.name, reason if isinstance(reason, str) else None)
+    raise scope_not_found(access, scope.name, reason if isinstance(reason, str) else None)
 
 
 def repository_ref(provider: str, scope: ScopeRef) -> RepositoryRef:
@@ -191,111 +83,6 @@ def repository_ref(provider: str, scope: ScopeRef) -> RepositoryRef:
         name=scope.name,
         url=scope.attributes.get("url"),
         default_branch=scope.attributes.get("default_branch"),
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# People
-# --------------------------------------------------------------------------------------------------
-
-
-def person(name: Any = None, email: Any = None, username: Any = None) -> PersonRef:
-    """A PersonRef from whatever the API gave: non-strings and empty strings are absent, and values
-    are cut to the 255 characters the processor stores."""
-
-    def clean(value: Any) -> str | None:
-        return str(value)[:255] if isinstance(value, str) and value else None
-
-    return PersonRef(name=clean(name), email=clean(email), username=clean(username))
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors a user must fix
-# --------------------------------------------------------------------------------------------------
-
-# 401, 403 and 404 are the HTTP failures retrying cannot fix. Everything else stays an HttpError on
-# purpose: RateLimitExceededError (the server wants a longer wait than a sync may block), 5xx and
-# network errors are the runtime's to retry with back-off, not the user's to fix.
-USER_FIXABLE_HTTP_ERRORS = (AuthenticationError, ForbiddenError, NotFoundError)
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderAccess:
-    """A provider's own words for the hints; the sentences around them are the same everywhere."""
-
-    provider: str  # "GitHub"
-    repository_format: str  # how spec.scope.repositories names one: "owner/name"
-    required_access: str  # what working credentials need (scopes, permissions, roles)
-    visibility: str  # what makes a repository visible to the credentials
-
-
-def user_error(
-    exc: AuthenticationError | ForbiddenError | NotFoundError,
-    access: ProviderAccess,
-    integration: Integration,
-    scope: str | None,
-) -> CollectorError:
-    """The `CollectorError` (message and hint) for one of `USER_FIXABLE_HTTP_ERRORS`."""
-    if isinstance(exc, AuthenticationError):
-        return credentials_rejected(access, integration, scope, str(exc))
-    if isinstance(exc, ForbiddenError):
-        return permission_missing(access, scope, str(exc))
-    if scope is not None:
-        return repository_not_found(access, scope)
-    return CollectorError(
-        f"{access.provider} answered 404: {exc}",
-        hint=(
-            f"Check spec.baseUrl and the owners, groups or workspaces named in spec.scope.repositories: "
-            f"{access.provider} does not know what was asked for."
-        ),
-    )
-
-
-def credentials_rejected(
-    access: ProviderAccess, integration: Integration, scope: str | None, detail: str
-) -> CollectorError:
-    """401: the hint names the Secret to update, never the token itself."""
-    ref = integration.spec.credentials_secret_ref
-    secret = (
-        f"Secret {integration.metadata.namespace}/{ref.name} (key {ref.key}, named in "
-        "spec.credentialsSecretRef)"
-        if ref
-        else "a Secret named in spec.credentialsSecretRef"
-    )
-    return CollectorError(
-        f"{access.provider} rejected the credentials (401: wrong, expired or revoked): {detail}",
-        hint=(
-            f"The {access.provider} token is wrong, expired or revoked: create a new one and put it in "
-            f"{secret}; the collector picks it up on its next sync. What it needs: {access.required_access}."
-        ),
-        scope=scope,
-    )
-
-
-def permission_missing(access: ProviderAccess, scope: str | None, detail: str) -> CollectorError:
-    """403 that is not a rate limit (core.http waits those out), or GitHub's in-band GraphQL
-    FORBIDDEN (inside a 200, hence no status in the message)."""
-    return CollectorError(
-        f"{access.provider} refused access: {detail}",
-        hint=(
-            f"The {access.provider} credentials lack a permission: {access.required_access}. Grant it, or "
-            "remove the repository from spec.scope.repositories."
-        ),
-        scope=scope,
-    )
-
-
-def repository_not_found(access: ProviderAccess, scope: str, reason: str | None = None) -> CollectorError:
-    """404 for a repository: a typo in the scope, a deleted repository, or one the credentials
-    cannot see (providers answer 404, not 403, for private repositories)."""
-    return CollectorError(
-        reason
-        or f"{access.provider} repository {scope} does not exist or is not visible to these credentials",
-        hint=(
-            f"Check {scope!r} in spec.scope.repositories ({access.repository_format}) and that the "
-            f"credentials can see it: {access.visibility}."
-        ),
-        scope=scope,
     )
 
 
@@ -494,147 +281,13 @@ def load_newest_successes(raw: Any) -> dict[str, list[tuple[datetime, str]]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# The time-window cursor
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TimeWindow:
-    """Cursor for resources listed newest first with a time filter (merge and pull requests by
-    their update time, deployments, CI runs, tags).
-
-    `since`: everything at or after it was collected by earlier runs. `owed_after`/`owed_before`: a
-    back-fill range still owed — the first sync owes `[horizon, now)`, and an interrupted back-fill
-    resumes at the oldest item it had safely published instead of starting over. Each run reads the
-    new range `[since, now)` first (recent data appears first), then the owed range, newest first.
-    """
-
-    since: datetime | None = None
-    owed_after: datetime | None = None
-    owed_before: datetime | None = None
-
-    @classmethod
-    def load(cls, raw: Mapping[str, Any] | None, horizon: datetime) -> TimeWindow:
-        if not raw:
-            return cls(since=None, owed_after=horizon, owed_before=None)
-        owed = raw.get("owed") or {}
-        return cls(
-            since=parse_time_or_none(raw.get("since")),
-            owed_after=parse_time_or_none(owed.get("after")),
-            owed_before=parse_time_or_none(owed.get("before")),
-        )
-
-    def dump(self) -> dict[str, Any]:
-        owed = None
-        if self.owed_after is not None:
-            owed = {"after": iso(self.owed_after), "before": self.owed_before and iso(self.owed_before)}
-        return {"since": self.since and iso(self.since), "owed": owed}
-
-
-@dataclass(frozen=True)
-class WindowPass:
-    """A range to read. The new-data pass starts just after `since` (what is at `since` was seen);
-    the back-fill pass includes both ends (`hi` is where an interrupted back-fill stopped, and that
-    item may be the one it had not published yet)."""
-
-    lo: datetime
-    hi: datetime | None  # None: up to now
-    backfill: bool
-
-    def below(self, moment: datetime) -> bool:
-        return moment < self.lo if self.backfill else moment <= self.lo
-
-    def contains(self, moment: datetime) -> bool:
-        return not self.below(moment) and (self.hi is None or moment <= self.hi)
-
-
-class WindowRun:
-    """One run over a `TimeWindow`: the ranges to read and the cursor to save after each page.
-
-    During the new-data pass nothing is saved until it completes (a crash re-reads it: events are
-    idempotent); during the back-fill pass every page moves `owed_before` down to the oldest point
-    below which nothing was published yet, so a restart neither skips nor repeats much.
-    """
-
-    def __init__(self, window: TimeWindow, started_at: datetime) -> None:
-        self.window = window
-        self.started_at = started_at
-        self.newest: datetime | None = None
-        self.pinned: datetime | None = None
-
-    def passes(self) -> list[WindowPass]:
-        result: list[WindowPass] = []
-        if self.window.since is not None:
-            result.append(WindowPass(self.window.since, None, backfill=False))
-        if self.window.owed_after is not None:
-            result.append(WindowPass(self.window.owed_after, self.window.owed_before, backfill=True))
-        return result
-
-    def saw(self, moment: datetime | None) -> None:
-        if moment is not None and (self.newest is None or moment > self.newest):
-            self.newest = moment
-
-    def pin(self, moment: datetime) -> None:
-        """Keep `since` below `moment`: the item there will change without its time changing (a
-        running deployment keeps its start time), so the next run must read it again."""
-        moment -= timedelta(microseconds=1)
-        if self.pinned is None or moment < self.pinned:
-            self.pinned = moment
-
-    def _since(self) -> datetime:
-        candidates = [m for m in (self.newest, self.window.since) if m is not None]
-        since = max(candidates) if candidates else self.started_at
-        return min(since, self.pinned) if self.pinned is not None else since
-
-    def page_cursor(self, current: WindowPass, published_down_to: datetime | None) -> dict[str, Any] | None:
-        if not current.backfill:
-            return None
-        before = published_down_to if published_down_to is not None else current.hi
-        return TimeWindow(self._since(), current.lo, before).dump()
-
-    def pass_done_cursor(self, current: WindowPass) -> dict[str, Any]:
-        if current.backfill:
-            return TimeWindow(self._since(), None, None).dump()
-        return TimeWindow(self._since(), self.window.owed_after, self.window.owed_before).dump()
-
-
-Pages = Callable[[str, Any], AsyncIterator[tuple[list[Any], str | None]]]
-"""A provider's paginator: (path, query) → (items of a page, URL of the next page or None)."""
-
-
-async def stream_window(
-    cursor: Mapping[str, Any] | None,
-    *,
-    horizon: datetime,
-    now: datetime,
-    pages: Callable[[WindowPass], AsyncIterator[list[Any]]],
-    updated_at: Callable[[Mapping[str, Any]], datetime | None],
-    events: Callable[[Mapping[str, Any]], Awaitable[list[EventData]]],
-) -> AsyncIterator[tuple[list[EventData], dict[str, Any] | None]]:
-    """Read a listing sorted newest-updated first through a `TimeWindow` cursor (merge and pull
-    requests): `pages` lists one pass's range, `events` maps an item inside it. Yields (events, the
-    cursor to save after publishing them — None while nothing may be saved yet)."""
-    run = WindowRun(TimeWindow.load(cursor, horizon), now)
-    for window in run.passes():
-        oldest: datetime | None = None
-        async for page in pages(window):
-            found: list[EventData] = []
-            for item in page:
-                updated = updated_at(item)
-                if updated is None or not window.contains(updated):
-                    continue
-                run.saw(updated)
-                oldest = updated if oldest is None else min(oldest, updated)
-                found.extend(await events(item))
-            yield found, run.page_cursor(window, oldest)
-        yield [], run.pass_done_cursor(window)
-
-
-# --------------------------------------------------------------------------------------------------
 # Streaming a deployment listing through the window cursor and the pairing
 # --------------------------------------------------------------------------------------------------
 
 PREDECESSOR_PAGES = 3  # pages read below a window to find a held deployment's predecessor
+
+Pages = Callable[[str, Any], AsyncIterator[tuple[list[Any], str | None]]]
+"""A provider's paginator: (path, query) → (items of a page, URL of the next page or None)."""
 
 
 @dataclass(frozen=True)

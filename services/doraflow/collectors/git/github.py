@@ -22,10 +22,11 @@ What goes where, and why:
   carries the GraphQL page cursor, so a restarted collector resumes mid-walk instead of starting
   over, and only the walk's last batch moves the high-water mark.
 * **Errors** a user must fix (bad or revoked token, unknown repository, missing permission) become
-  `CollectorError` with a hint; rate limits and 5xx are waited out / retried by `core.http` (and
-  here for GraphQL, which reports its limit inside a 200 response).
-* **Shared with GitLab and Bitbucket** (`collectors.git.common`): scope globs and excludes, the
-  error hints, the hotfix rule, and pairing each deployment with the previous successful one.
+  `CollectorError` with a hint; rate limits and 5xx are waited out / retried by `core.http`, GraphQL's
+  too: it reports its limit inside a 200 response, which `_graphql_verdict` tells `core.http` about.
+* **Shared with the other git providers** (`collectors.git.common`): expanding the scope, the hotfix
+  rule, and pairing each deployment with the previous successful one; with every collector
+  (`collectors.common`): scope globs and excludes, times, people and the error hints.
 
 Two `HttpClient`s, because GitHub keeps separate budgets for REST (`core`) and GraphQL: a single
 client would let one budget's low-water pause stall calls against the other.
@@ -36,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,31 +45,33 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from doraflow.collectors.base import Batch, Resource, ScopeRef, SourceClient
-from doraflow.collectors.git import github_queries as q
-from doraflow.collectors.git.common import (
+from doraflow.collectors.common import (
     USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    DeploymentPairer,
-    DeploySighting,
     ProviderAccess,
-    Shipped,
     backfill_horizon,
-    expand_scope,
     glob_match,
-    headline,
     is_glob,
-    is_hotfix,
     parse_time_or_none,
     permission_missing,
     person,
-    repository_not_found,
-    repository_ref,
-    shipped_without_listing,
-    unresolved_scope,
+    scope_not_found,
     user_error,
     utc_now,
 )
-from doraflow.collectors.git.common import parse_time as parse_time  # re-exported for the mapping tests
+from doraflow.collectors.common import parse_time as parse_time  # re-exported for the mapping tests
+from doraflow.collectors.git import github_queries as q
+from doraflow.collectors.git.common import (
+    DeploymentPairer,
+    DeploySighting,
+    Shipped,
+    expand_scope,
+    headline,
+    is_hotfix,
+    repository_ref,
+    shipped_without_listing,
+    unresolved_scope,
+)
 from doraflow.core.events import (
     CodeReviewData,
     CommitData,
@@ -86,6 +88,7 @@ from doraflow.core.http import (
     HttpError,
     NotFoundError,
     RateLimitExceededError,
+    Verdict,
 )
 from doraflow.core.resources import Integration
 
@@ -171,6 +174,22 @@ def _git_actor(node: Json | None) -> PersonRef:
     return person(node.get("name"), node.get("email"), user.get("login"))
 
 
+def _graphql_verdict(response: httpx.Response) -> Verdict | None:
+    """GraphQL says "rate limited" inside a 200 (`errors[].type` RATE_LIMITED): to `core.http` that
+    is a rate limit like REST's 403, waited out until the budget's reset (its headers come along)."""
+    if response.status_code != 200 or b"RATE_LIMIT" not in response.content:
+        return None  # the common case decides without parsing the body
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    limited = isinstance(errors, list) and any(
+        isinstance(error, dict) and error.get("type") in _RATE_LIMIT_TYPES for error in errors
+    )
+    return Verdict.rate_limited() if limited else None
+
+
 class _LegacySchemaError(Exception):
     """The server's schema lacks `Commit.changedFilesIfAvailable` (older Enterprise Server)."""
 
@@ -233,10 +252,9 @@ class GitHubClient(SourceClient):
             )
         options = dict(http_options or {})
         self._sleep: Callable[[float], Awaitable[None]] = options.get("sleep", asyncio.sleep)
-        self._max_wait = float(options.get("max_wait", 900.0))
         self.rest = HttpClient(self.rest_url, headers=headers, **options)
         graphql_origin = str(httpx.URL(self.graphql_url).copy_with(path="/", query=None))
-        self.graphql = HttpClient(graphql_origin, headers=headers, **options)
+        self.graphql = HttpClient(graphql_origin, headers=headers, classify=_graphql_verdict, **options)
         self._page_sizes: dict[str, int] = {}
         self._default_page_size = max(MIN_PAGE_SIZE, min(PAGE_SIZE, page_size))
         self._legacy_schema = False
@@ -330,7 +348,7 @@ class GitHubClient(SourceClient):
     ) -> AsyncIterator[Batch]:
         unresolved = scope.attributes.get("unresolved")
         if unresolved:
-            raise repository_not_found(ACCESS, scope.name, str(unresolved))
+            raise scope_not_found(ACCESS, scope.name, str(unresolved))
         repo = repository_ref(PROVIDER, scope)
         if resource is Resource.COMMITS:
             walker = self._commits(scope, repo, cursor)
@@ -958,8 +976,8 @@ class GitHubClient(SourceClient):
                 logger.warning("%s failed at page size %d (%s), retrying smaller", operation, size, exc)
 
     async def _graphql(self, operation: str, query: str, variables: Json, scope: str) -> Json:
-        """POST one operation; wait out GraphQL's rate limit (reported in a 200 with
-        `errors[].type == RATE_LIMITED`) and map the other error types."""
+        """POST one operation and map GraphQL's error types (its rate limit, reported in a 200, is
+        waited out by `core.http`: see `_graphql_verdict`)."""
         payload = {"query": query, "variables": variables, "operationName": operation}
         attempts = 0
         while True:
@@ -979,12 +997,9 @@ class GitHubClient(SourceClient):
             if not errors:
                 return dict(data)
             types = {error.get("type") for error in errors}
-            if types & _RATE_LIMIT_TYPES:
-                await self._wait_for_graphql_budget(operation, attempts)
-                continue
             message = "; ".join(str(error.get("message")) for error in errors)[:500]
-            if any(_is_repository_not_found(error) for error in errors):
-                raise repository_not_found(ACCESS, scope)
+            if any(_is_scope_not_found(error) for error in errors):
+                raise scope_not_found(ACCESS, scope)
             if "FORBIDDEN" in types:
                 raise permission_missing(ACCESS, scope, f"{operation}: {message}")
             if any("changedFilesIfAvailable" in str(error.get("message")) for error in errors):
@@ -995,17 +1010,6 @@ class GitHubClient(SourceClient):
                 raise _HeavyQueryError(message)
             logger.info("GitHub %s failed (%s), retrying", operation, message)
             await self._sleep(min(30.0, 0.5 * 2**attempts))
-
-    async def _wait_for_graphql_budget(self, operation: str, attempts: int) -> None:
-        reset_at = self.graphql.rate_limit.reset_at
-        wait = max(1.0, reset_at - time.time() + 1.0) if reset_at else 60.0
-        if wait > self._max_wait or attempts > GRAPHQL_RETRIES * 2:
-            raise RateLimitExceededError(
-                f"GitHub GraphQL budget exhausted for {wait:.0f}s (limit {self._max_wait:.0f}s)",
-                url=self.graphql_url,
-            )
-        logger.warning("GitHub GraphQL rate limited during %s, waiting %.0fs", operation, wait)
-        await self._sleep(wait)
 
 
 _PR_STATES: dict[str, Literal["open", "closed", "merged"]] = {
@@ -1074,11 +1078,11 @@ def _id_order(value: Any) -> str:
 def _repository(data: Json, scope: str) -> Json:
     repository = data.get("repository")
     if repository is None:
-        raise repository_not_found(ACCESS, scope)
+        raise scope_not_found(ACCESS, scope)
     return dict(repository)
 
 
-def _is_repository_not_found(error: Json) -> bool:
+def _is_scope_not_found(error: Json) -> bool:
     path = error.get("path") or []
     return error.get("type") == "NOT_FOUND" and bool(path) and path[0] == "repository" and len(path) == 1
 

@@ -11,8 +11,9 @@ notes and commits fetched (three calls per changed MR); deployments are read per
 environment with `updated_after`, and each successful one is compared with the previous successful
 one of the same environment (one compare call) to list the commits it shipped.
 
-Scope globs, the time-window cursor, the deployment pairing, the hotfix rule and the error hints are
-shared with the other providers (`collectors.git.common`).
+The deployment pairing and the hotfix rule are shared with the other git providers
+(`collectors.git.common`); scope globs, the time-window cursor and the error hints with every
+collector (`collectors.common`).
 """
 
 from __future__ import annotations
@@ -27,32 +28,34 @@ from urllib.parse import quote
 import httpx
 
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.git.common import (
+from doraflow.collectors.common import (
     USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    DeploySighting,
-    Lane,
-    Paired,
     ProviderAccess,
-    Shipped,
     WindowPass,
     backfill_horizon,
-    expand_scope,
     glob_match,
     is_glob,
-    is_hotfix,
     iso,
     literal_prefix,
     parse_time_or_none,
     person,
+    stream_window,
+    user_error,
+    utc_now,
+)
+from doraflow.collectors.git.common import (
+    DeploySighting,
+    Lane,
+    Paired,
+    Shipped,
+    expand_scope,
+    is_hotfix,
     repository_ref,
     resolve_again,
     shipped_without_listing,
     stream_lane,
-    stream_window,
     unresolved_scope,
-    user_error,
-    utc_now,
 )
 from doraflow.core.events import (
     CodeReviewData,

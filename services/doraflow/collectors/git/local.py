@@ -30,10 +30,10 @@ Decisions:
   a bound anchored on the tag, so the event is identical whenever it is collected; lead time still
   works because the bound is at least the collection horizon. A deployment lists at most 10,000
   commits (the newest; the rest is logged) to stay well under Kafka's 1 MB message limit.
-  `is_hotfix` when the tag name, an annotated tag's message or a shipped commit's message matches
-  `hotfixPattern`; `is_rollback` when the tag ships nothing new and points to an ancestor of the
-  previous deployment. `deployment_id` is the tag name, `revision` the tagged commit, `service` the
-  repository name.
+  `is_hotfix` when the tag name or the first line of an annotated tag's message or of a shipped
+  commit's message matches `hotfixPattern` (the rule of every git provider, `git.common.is_hotfix`);
+  `is_rollback` when the tag ships nothing new and points to an ancestor of the previous deployment.
+  `deployment_id` is the tag name, `revision` the tagged commit, `service` the repository name.
 * **Cursors.** Commits: the branch tips of the last completed walk (`{"tips": {ref: sha}}`) plus, while
   a walk is running, the walk itself (pinned SHAs, horizon and how many commits were published), so
   a restart continues with `git log --skip` where it stopped and a finished walk is never repeated;
@@ -55,11 +55,10 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatch
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +66,15 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import ValidationError
 
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
+from doraflow.collectors.common import (
+    Clock,
+    backfill_horizon,
+    matches_any,
+    person,
+    person_or_none,
+    utc_now,
+)
+from doraflow.collectors.git.common import is_hotfix
 from doraflow.core.events import CommitData, DeploymentData, EventData, PersonRef, RepositoryRef
 from doraflow.core.resources import Integration
 
@@ -360,7 +368,7 @@ def to_commit(parsed: ParsedCommit, repository: RepositoryRef) -> CommitData:
     return CommitData(
         repository=repository,
         sha=sha.decode(),
-        author=PersonRef(email=_text(email, 255), name=_text(name, 255)),
+        author=person(_text(name), _text(email)),
         authored_at=datetime.fromisoformat(authored.decode()),
         committed_at=datetime.fromisoformat(committed.decode()),
         message=_text(message.rstrip(b"\n")),
@@ -407,6 +415,11 @@ class Walk:
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _git_date(moment: datetime) -> str:
+    """A `--since` date git parses the same whatever its locale and time zone."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
 
 
 def _commit_cursor(tips: Mapping[str, str], walk: Walk | None) -> dict[str, Any]:
@@ -462,13 +475,13 @@ class LocalGitClient(SourceClient):
         cache_dir: Path | None = None,
         batch_size: int = BATCH_SIZE,
         fetch_interval: float = FETCH_INTERVAL_SECONDS,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(integration, credentials)
         self._cache_dir = cache_dir
         self.batch_size = batch_size
         self._fetch_interval = fetch_interval
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
         rules = integration.spec.deployments
         self.tag_pattern = re.compile(rules.tag_pattern)
         self.hotfix_pattern = re.compile(rules.hotfix_pattern)
@@ -503,7 +516,7 @@ class LocalGitClient(SourceClient):
         found: dict[str, ScopeRef] = {}
         for entry in scope.repositories:
             for location in self._expand(entry):
-                if any(fnmatch(location.name, p) or fnmatch(location.id, p) for p in scope.exclude):
+                if matches_any((location.name, location.id), scope.exclude):
                     continue
                 self._locations[location.id] = location
                 found.setdefault(
@@ -657,11 +670,11 @@ class LocalGitClient(SourceClient):
                 if current == tips:
                     return
                 previous = await self._existing(git, repository, tips.values())
-                horizon = self._clock() - timedelta(days=self.integration.spec.backfill_days)
+                horizon = backfill_horizon(self.integration, self._clock())
                 walk = Walk(
                     include=sorted(set(current.values())),
                     exclude=sorted(previous),
-                    since=horizon.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000"),
+                    since=_git_date(horizon),
                     tips=current,
                 )
             async with aclosing(self._walk(git, repository, walk)) as commits:
@@ -757,8 +770,7 @@ class LocalGitClient(SourceClient):
                 return None
             peeled, peeled_date = out.decode().strip().split("\0")
         when = datetime.fromisoformat(tagger_date or peeled_date)
-        person = PersonRef(name=tagger[:255] or None, email=email.strip("<>")[:255] or None)
-        return Tag(name, peeled, when, True, text or None, person if (person.name or person.email) else None)
+        return Tag(name, peeled, when, True, text or None, person_or_none(tagger, email.strip("<>")))
 
     async def _deployments(
         self, git: Git, repository: _Repository, cursor: dict[str, Any] | None
@@ -787,7 +799,7 @@ class LocalGitClient(SourceClient):
         if complete:
             return
         # Then the back-fill, newest first, down to the horizon.
-        horizon = self._clock() - timedelta(days=self.integration.spec.backfill_days)
+        horizon = backfill_horizon(self.integration, self._clock())
         bound = lower
         older = [
             tag
@@ -807,9 +819,7 @@ class LocalGitClient(SourceClient):
         self, git: Git, repository: _Repository, tag: Tag, previous: Tag | None
     ) -> DeploymentData:
         shipped, hotfix_commit = await self._shipped(git, repository, tag, previous)
-        hotfix = hotfix_commit or bool(self.hotfix_pattern.search(tag.name))
-        if tag.message and self.hotfix_pattern.search(tag.message):
-            hotfix = True
+        hotfix = hotfix_commit or is_hotfix(self.hotfix_pattern, [tag.name], [tag.message])
         rollback = False
         if not shipped and previous is not None and previous.sha != tag.sha:
             code, _, _ = await git.run(
@@ -841,8 +851,7 @@ class LocalGitClient(SourceClient):
         if previous is not None:
             revisions.append(f"^{previous.sha}")
         else:
-            since = tag.time - timedelta(days=self.integration.spec.backfill_days)
-            args.append(f"--since={since.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S +0000')}")
+            args.append(f"--since={_git_date(backfill_horizon(self.integration, tag.time))}")
         shipped: list[str] = []
         hotfix = False
         total = 0
@@ -857,7 +866,7 @@ class LocalGitClient(SourceClient):
                     total += 1
                     if len(shipped) < MAX_SHIPPED_COMMITS:
                         shipped.append(pending.decode().strip())
-                    if not hotfix and self.hotfix_pattern.search(token.decode("utf-8", "replace")):
+                    if not hotfix and is_hotfix(self.hotfix_pattern, (), [token.decode("utf-8", "replace")]):
                         hotfix = True
                     pending = None
         except GitError as exc:

@@ -25,29 +25,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
-
 import doraflow.collectors.work.webhooks  # noqa: F401 - registers the Asana webhook source
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.work.common import (
-    FATAL_HTTP,
-    AdaptingTransport,
-    Category,
+from doraflow.collectors.common import (
+    CLOCK_SKEW,
+    USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    IncidentMatcher,
-    category_from_name,
+    ProviderAccess,
+    backfill_horizon,
     clip,
-    http_problem,
     in_scope,
     iso,
-    matches_any,
     missing_literals,
-    number,
-    parse_time,
-    person,
-    rewritten,
+    parse_time_or_none,
+    person_or_none,
+    scope_not_found,
+    user_error,
     utc_now,
 )
+from doraflow.collectors.work.common import Category, IncidentMatcher, category_from_name, number
 from doraflow.core.events import EventData, IncidentData, TransitionData, WorkItemData
 from doraflow.core.http import HttpClient, HttpError, NotFoundError
 from doraflow.core.resources import Integration
@@ -96,7 +92,14 @@ ESTIMATE_NAMES = ("story points", "story point estimate", "points", "estimate")
 TYPE_NAMES = ("type", "task type", "issue type")
 SUBTYPES = {"default_task": "Task", "milestone": "Milestone", "approval": "Approval"}
 RELIST_AFTER = timedelta(days=1)
-SAFETY = timedelta(minutes=5)
+ACCESS = ProviderAccess(
+    provider="Asana",
+    repository_format="project names, gids or globs",
+    required_access="a personal access token or OAuth token of a user who can read the projects",
+    visibility="the token's user must be a member of the project, or of its team for team-visible projects",
+    kind="project",
+    setting="spec.scope.projects",
+)
 
 
 def asana_auth_headers(credentials: str | None) -> dict[str, str]:
@@ -153,25 +156,15 @@ class AsanaClient(SourceClient):
         super().__init__(integration, credentials)
         self.page_size = page_size
         self.clock = clock
-        transport = AdaptingTransport(self._adapt, http_options.pop("transport", None))
         self.http = HttpClient(
             (integration.spec.base_url or ASANA_URL).rstrip("/"),
             headers=asana_auth_headers(credentials),
-            transport=transport,
             **http_options,
         )
         self.incidents = IncidentMatcher(integration.spec.incidents, types_are_labels=True)
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-    @staticmethod
-    async def _adapt(request: httpx.Request, response: httpx.Response) -> httpx.Response:
-        """The events API answers 412 *with* the new sync token in the body; as a 200 it reaches
-        the client instead of being turned into an error without its body."""
-        if response.status_code == 412 and request.url.path.endswith("/events"):
-            return await rewritten(response, request, 200)
-        return response
 
     # ---- HTTP -------------------------------------------------------------------------------------
 
@@ -199,16 +192,16 @@ class AsanaClient(SourceClient):
             for workspace in await self._all("/workspaces", {}):
                 params = {"workspace": workspace["gid"], "archived": "false", "opt_fields": "name"}
                 projects += await self._all("/projects", params)
-        except FATAL_HTTP as exc:
-            raise http_problem("Asana", exc, None) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, None) from exc
         refs = [
             ScopeRef(name=str(p["name"]), id=str(p["gid"]), attributes={})
             for p in projects
             if in_scope([p.get("name"), p.get("gid")], scope.projects, scope.exclude)
         ]
-        for literal in missing_literals(scope.projects, ([p.get("name"), p.get("gid")] for p in projects)):
-            if not matches_any([literal], scope.exclude):
-                refs.append(ScopeRef(name=literal, id=literal, attributes={"missing": True}))
+        found = ([p.get("name"), p.get("gid")] for p in projects)
+        for literal in missing_literals(scope.projects, found, scope.exclude):
+            refs.append(ScopeRef(name=literal, id=literal, attributes={"missing": True}))
         return refs
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -222,10 +215,8 @@ class AsanaClient(SourceClient):
             project = await self._project(scope)
             async for batch in self._tasks(project, cursor or {}):
                 yield batch
-        except FATAL_HTTP as exc:
-            if isinstance(exc, NotFoundError):
-                raise self._gone(scope) from exc
-            raise http_problem("Asana", exc, scope.name) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, scope.name) from exc
         if project.problems:
             raise CollectorError(
                 "; ".join(str(p) for p in project.problems),
@@ -233,17 +224,9 @@ class AsanaClient(SourceClient):
                 scope=scope.name,
             )
 
-    def _gone(self, scope: ScopeRef) -> CollectorError:
-        return CollectorError(
-            f"Asana project {scope.name} not found",
-            hint=f"The project {scope.name} was deleted or is not visible to this token: fix or remove it in "
-            "spec.scope.projects (project names, gids or globs).",
-            scope=scope.name,
-        )
-
     async def _project(self, scope: ScopeRef) -> Project:
         if scope.attributes.get("missing"):
-            raise self._gone(scope)
+            raise scope_not_found(ACCESS, scope.name)
         sections = await self._all(f"/projects/{scope.id}/sections", {"opt_fields": "name"})
         settings = await self._all(
             f"/projects/{scope.id}/custom_field_settings",
@@ -279,9 +262,14 @@ class AsanaClient(SourceClient):
         events: list[dict[str, Any]] = []
         while True:
             params: dict[str, Any] = {"resource": gid, **({"sync": token} if token else {})}
-            body = await self.http.get_json("/events", params=params)
-            if "errors" in body and "sync" in body:  # 412: no token yet, or it expired
-                return str(body["sync"]), [], False
+            try:
+                body = await self.http.get_json("/events", params=params)
+            except HttpError as exc:
+                # 412: no token yet, or it expired; the answer carries a fresh one
+                fresh = exc.response.body if exc.status == 412 and exc.response else None
+                if not isinstance(fresh, Mapping) or "sync" not in fresh:
+                    raise
+                return str(fresh["sync"]), [], False
             events += list(body.get("data") or [])
             token = str(body.get("sync") or token or "")
             if not body.get("has_more"):
@@ -292,8 +280,8 @@ class AsanaClient(SourceClient):
         of the last complete listing) and `listing` (a listing in progress: since, offset, started)."""
         now = self.clock()
         token: str | None = cursor.get("sync")
-        synced = parse_time(cursor.get("synced_at"))
-        polled = parse_time(cursor.get("polled_at"))
+        synced = parse_time_or_none(cursor.get("synced_at"))
+        polled = parse_time_or_none(cursor.get("polled_at"))
         listing: dict[str, Any] | None = cursor.get("listing")
         if listing is None and token and polled is not None and now - polled < RELIST_AFTER:
             new_token, changes, valid = await self._sync_token(project.gid, token)
@@ -316,7 +304,7 @@ class AsanaClient(SourceClient):
         elif listing is None:
             token, _, _ = await self._sync_token(project.gid, None)  # before listing: miss nothing
         if listing is None:
-            since = (synced - SAFETY) if synced is not None else self._horizon()
+            since = (synced - CLOCK_SKEW) if synced is not None else self._horizon()
             listing = {"since": iso(since), "offset": None, "started": iso(now)}
         elif not token:
             token, _, _ = await self._sync_token(project.gid, None)
@@ -347,12 +335,12 @@ class AsanaClient(SourceClient):
                 yield batch
 
     def _horizon(self) -> datetime:
-        return self.clock() - timedelta(days=self.integration.spec.backfill_days)
+        return backfill_horizon(self.integration, self.clock())
 
     # ---- events -----------------------------------------------------------------------------------
 
     async def _task_events(self, project: Project, task: Mapping[str, Any]) -> list[EventData]:
-        created = parse_time(task.get("created_at"))
+        created = parse_time_or_none(task.get("created_at"))
         if created is None or task.get("resource_subtype") == "section":
             return []
         gid = str(task["gid"])
@@ -385,13 +373,13 @@ class AsanaClient(SourceClient):
             status=clip(section, 100),
             status_category="done" if completed else category_from_name(section) or "todo",
             priority=priority,
-            assignee=person(assignee.get("name"), assignee.get("email"), assignee.get("gid")),
+            assignee=person_or_none(assignee.get("name"), assignee.get("email"), assignee.get("gid")),
             story_points=number((points_field or {}).get("number_value")),
             labels=labels,
             linked_issues=[str(d["gid"]) for d in task.get("dependencies") or [] if d.get("gid")],
             created_at=created,
-            updated_at=parse_time(task.get("modified_at")),
-            resolved_at=parse_time(task.get("completed_at")) if completed else None,
+            updated_at=parse_time_or_none(task.get("modified_at")),
+            resolved_at=parse_time_or_none(task.get("completed_at")) if completed else None,
             url=task.get("permalink_url"),
         )
         stories = await self._all(f"/tasks/{gid}/stories", {"opt_fields": STORY_FIELDS})
@@ -420,7 +408,7 @@ class AsanaClient(SourceClient):
         """Replay the stories: the section (of this project) and the completion flag make the
         status; a move or a (un)completion is a transition between two of them."""
         ordered = sorted(
-            (s for s in stories if parse_time(s.get("created_at")) is not None),
+            (s for s in stories if parse_time_or_none(s.get("created_at")) is not None),
             key=lambda s: str(s.get("created_at")),
         )
         moves = [s for s in ordered if s.get("resource_subtype") == "section_changed" and _ours(project, s)]
@@ -444,7 +432,7 @@ class AsanaClient(SourceClient):
             else:
                 continue
             author = story.get("created_by") or {}
-            at = parse_time(story.get("created_at"))
+            at = parse_time_or_none(story.get("created_at"))
             assert at is not None  # filtered above
             result.append(
                 TransitionData(
@@ -456,7 +444,7 @@ class AsanaClient(SourceClient):
                     from_category=category(before, was_done),
                     to_category=category(section, completed),
                     transitioned_at=at,
-                    author=person(author.get("name"), author.get("email"), author.get("gid")),
+                    author=person_or_none(author.get("name"), author.get("email"), author.get("gid")),
                 )
             )
         return result

@@ -7,7 +7,7 @@ The Agile API (`/rest/agile/1.0`) for boards and sprints is the same on both. Cr
 the authentication: `email:api-token` is Basic (Cloud), anything else a Bearer personal access
 token (Data Center).
 
-Issues are read with `updated` JQL windows (see `common.WindowRun`), newest first, with the
+Issues are read with `updated` JQL windows (`collectors.common.stream_window`), newest first, with the
 changelog expanded, so one call per page yields the issues *and* every status transition. JQL
 dates are minutes in the *user's* time zone (Jira's rule, not UTC), so the window bounds are
 written in the zone `/myself` reports and widened to whole minutes; re-reading an item at a bound
@@ -33,24 +33,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import doraflow.collectors.work.webhooks  # noqa: F401 - registers the Jira webhook source
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.work.common import (
-    FATAL_HTTP,
-    Category,
+from doraflow.collectors.common import (
+    USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    IncidentMatcher,
-    UpdatedWindow,
-    WindowRun,
-    category_from_name,
+    ProviderAccess,
+    WindowPass,
+    backfill_horizon,
     clip,
-    field_text,
-    http_problem,
     in_scope,
-    matches_any,
     missing_literals,
-    number,
-    parse_time,
-    person,
+    parse_time_or_none,
+    person_or_none,
+    scope_not_found,
+    stream_window,
+    user_error,
     utc_now,
+)
+from doraflow.collectors.work.common import (
+    UPDATED_WINDOW,
+    Category,
+    IncidentMatcher,
+    category_from_name,
+    field_text,
+    number,
 )
 from doraflow.core.events import (
     EventData,
@@ -84,6 +89,14 @@ BASE_FIELDS = (
     "created",
     "updated",
     "resolutiondate",
+)
+ACCESS = ProviderAccess(
+    provider="Jira",
+    repository_format="project keys such as ENG, project names, or globs such as ENG*",
+    required_access="an account with the Browse Projects permission on the projects (and on their boards)",
+    visibility="the account needs the Browse Projects permission on the project",
+    kind="project",
+    setting="spec.scope.projects",
 )
 SITE_TTL = 3600.0  # fields, statuses and the user's time zone are re-read hourly
 CHANGELOG_PAGE = 100
@@ -255,16 +268,16 @@ class JiraClient(SourceClient):
         try:
             site = await self.site()
             projects = await self._projects(site)
-        except FATAL_HTTP as exc:
-            raise http_problem("Jira", exc, None) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, None) from exc
         refs = [
             ScopeRef(name=str(p["key"]), id=str(p["id"]), attributes={"name": p.get("name"), "key": p["key"]})
             for p in projects
             if in_scope([p.get("key"), p.get("name")], scope.projects, scope.exclude)
         ]
-        for literal in missing_literals(scope.projects, ([p.get("key"), p.get("name")] for p in projects)):
-            if not matches_any([literal], scope.exclude):
-                refs.append(ScopeRef(name=literal, id=literal, attributes={"missing": True}))
+        found = ([p.get("key"), p.get("name")] for p in projects)
+        for literal in missing_literals(scope.projects, found, scope.exclude):
+            refs.append(ScopeRef(name=literal, id=literal, attributes={"missing": True}))
         return refs
 
     async def _projects(self, site: Site) -> list[Mapping[str, Any]]:
@@ -289,12 +302,7 @@ class JiraClient(SourceClient):
         try:
             project = await self.http.get_json(f"{site.api}/project/{scope.id}")
         except NotFoundError as exc:
-            raise CollectorError(
-                f"Jira project {scope.name} not found",
-                hint=f"The project {scope.name} was deleted, renamed or is not visible to these credentials: "
-                "fix or remove it in spec.scope.projects (keys such as ENG, or globs such as ENG*).",
-                scope=scope.name,
-            ) from exc
+            raise scope_not_found(ACCESS, scope.name) from exc
         return str(project.get("key") or scope.name)
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -317,11 +325,11 @@ class JiraClient(SourceClient):
             elif resource is Resource.SPRINTS:
                 async for batch in self._sprints(site, key, cursor):
                     yield batch
-        except FATAL_HTTP as exc:
-            raise http_problem("Jira", exc, scope.name) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, scope.name) from exc
 
     def _horizon(self) -> datetime:
-        return self.clock() - timedelta(days=self.integration.spec.backfill_days)
+        return backfill_horizon(self.integration, self.clock())
 
     # ---- issues -----------------------------------------------------------------------------------
 
@@ -329,26 +337,29 @@ class JiraClient(SourceClient):
         return list(dict.fromkeys((*BASE_FIELDS, *site.story_point_fields, *site.service_fields)))
 
     async def _issues(self, site: Site, key: str, cursor: Mapping[str, Any] | None) -> AsyncIterator[Batch]:
-        run = WindowRun(UpdatedWindow.load(cursor, self._horizon()), self.clock())
         fields = ",".join(self._fields(site))
-        for window in run.passes():
+        incident_ids: set[str] = set()  # the incident filter's hits on the page being mapped
+
+        async def pages(window: WindowPass) -> AsyncIterator[list[Mapping[str, Any]]]:
             jql = f"project = {jql_string(key)} AND updated >= {jql_string(jql_time(window.lo, site.zone))}"
             if window.hi is not None:
                 jql += f" AND updated < {jql_string(jql_time(window.hi, site.zone, upper=True))}"
             jql += " ORDER BY updated DESC"
-            oldest: datetime | None = None
             async for page in self._search(site, jql, fields, changelog=True):
-                incident_ids = await self._filter_hits(site, page)
-                events: list[EventData] = []
-                for issue in page:
-                    updated = parse_time((issue.get("fields") or {}).get("updated"))
-                    run.saw(updated)
-                    if updated is not None:
-                        oldest = updated if oldest is None else min(oldest, updated)
-                    hit = str(issue["id"]) in incident_ids
-                    events.extend(await self._issue_events(site, key, issue, hit))
-                yield Batch(events, run.page_cursor(window, oldest))
-            yield Batch([], run.done_cursor(window))
+                incident_ids.clear()
+                incident_ids.update(await self._filter_hits(site, page))
+                yield page
+
+        async for events, window_cursor in stream_window(
+            cursor,
+            horizon=self._horizon(),
+            now=self.clock(),
+            pages=pages,
+            updated_at=lambda issue: parse_time_or_none((issue.get("fields") or {}).get("updated")),
+            events=lambda issue: self._issue_events(site, key, issue, str(issue["id"]) in incident_ids),
+            rules=UPDATED_WINDOW,
+        ):
+            yield Batch(events, window_cursor)
 
     async def _search(
         self, site: Site, jql: str, fields: str, *, changelog: bool = False
@@ -428,7 +439,7 @@ class JiraClient(SourceClient):
     ) -> list[EventData]:
         f: Mapping[str, Any] = issue.get("fields") or {}
         issue_id = str(issue["id"])
-        created = parse_time(f.get("created"))
+        created = parse_time_or_none(f.get("created"))
         if created is None:
             logger.warning("issue without a creation time skipped", extra={"issue": issue.get("key")})
             return []
@@ -456,8 +467,8 @@ class JiraClient(SourceClient):
             components=components,
             linked_issues=_linked(f.get("issuelinks") or []),
             created_at=created,
-            updated_at=parse_time(f.get("updated")),
-            resolved_at=parse_time(f.get("resolutiondate")),
+            updated_at=parse_time_or_none(f.get("updated")),
+            resolved_at=parse_time_or_none(f.get("resolutiondate")),
             url=url,
         )
         events: list[EventData] = [item]
@@ -482,7 +493,7 @@ class JiraClient(SourceClient):
     ) -> list[TransitionData]:
         transitions: list[TransitionData] = []
         for history in histories:
-            at = parse_time(history.get("created"))
+            at = parse_time_or_none(history.get("created"))
             if at is None:
                 continue
             changes = [
@@ -546,7 +557,9 @@ class JiraClient(SourceClient):
                     sprint_id = int(sprint["id"])
                     if sprint.get("originBoardId") not in (None, board_id) or sprint_id in closed:
                         continue  # shown on several boards: collected from the board it belongs to
-                    ended = parse_time(sprint.get("completeDate")) or parse_time(sprint.get("endDate"))
+                    ended = parse_time_or_none(sprint.get("completeDate")) or parse_time_or_none(
+                        sprint.get("endDate")
+                    )
                     if sprint.get("state") == "closed" and ended is not None and ended < horizon:
                         continue
                     event = await self._sprint_event(site, key, board, sprint)
@@ -565,9 +578,9 @@ class JiraClient(SourceClient):
         self, site: Site, key: str, board: Mapping[str, Any], sprint: Mapping[str, Any]
     ) -> SprintData:
         state = SPRINT_STATES.get(str(sprint.get("state", "")).lower(), "future")
-        start = parse_time(sprint.get("startDate"))
-        end = parse_time(sprint.get("endDate"))
-        complete = parse_time(sprint.get("completeDate"))
+        start = parse_time_or_none(sprint.get("startDate"))
+        end = parse_time_or_none(sprint.get("endDate"))
+        complete = parse_time_or_none(sprint.get("completeDate"))
         members: list[str] = []
         completed: list[str] = []
         params = {"fields": "status,resolutiondate"}
@@ -578,7 +591,7 @@ class JiraClient(SourceClient):
             status = f.get("status") or {}
             category = _status_category(status) or site.category(status.get("id"), status.get("name"))
             done_now = category == "done"
-            resolved = parse_time(f.get("resolutiondate"))
+            resolved = parse_time_or_none(f.get("resolutiondate"))
             if state == "closed" and complete is not None:
                 # done when the sprint was completed: resolved by then (a reopened issue loses its
                 # resolution date, so it counts as carried over)
@@ -611,7 +624,7 @@ def _zone(name: Any) -> tzinfo:
 
 def _person(raw: Mapping[str, Any]) -> PersonRef | None:
     """Cloud users have `accountId` (and an e-mail only if visible); Data Center users `name`."""
-    return person(
+    return person_or_none(
         name=raw.get("displayName"),
         email=raw.get("emailAddress"),
         username=raw.get("accountId") or raw.get("name") or raw.get("key"),

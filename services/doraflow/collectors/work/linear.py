@@ -2,19 +2,19 @@
 
 Scope: `spec.scope.projects` entries match team keys or names (`ENG`, `Eng*`) first, then Linear
 project names; with no entries every team is collected. Issues are listed with an `updatedAt`
-window (`common.WindowRun`), `orderBy: updatedAt` (newest first) and cursor pagination
+window (`collectors.common.stream_window`), `orderBy: updatedAt` (newest first) and cursor pagination
 (`pageInfo { hasNextPage endCursor }`), archived issues included (a finished cycle archives its
 issues, and they are exactly the ones the metrics need). Each issue carries its first page of
 `history`; longer histories are paged per issue. Transitions are the history entries with a
 `toState`; a workflow state's `type` is the status category (triage/backlog/unstarted → todo,
 started → in_progress, completed/canceled → done, as Jira files "Won't do" under done).
 
-Rate limits: every response reports the request budget (`X-RateLimit-Requests-*`, counted by
-`core.http`) and the complexity budget (`X-RateLimit-Complexity-*`, `X-Complexity` for the query
-just made). Before a query, the client waits for the complexity reset when the remaining budget
-would not cover twice the last query's cost. Linear signals an exhausted budget as HTTP 400 with
-`extensions.code: RATELIMITED` (and bad keys as 400 `AUTHENTICATION_ERROR`); the transport adapter
-turns those into the 429 + `Retry-After` and 401 that `core.http` understands.
+Rate limits: every response reports the request budget (`X-RateLimit-Requests-*`) and the complexity
+budget (`X-RateLimit-Complexity-*`, `X-Complexity` for the query just made); `core.http` records both
+and, before a query, waits for the reset when the complexity left would not cover twice the last
+query's cost. Linear signals an exhausted budget as HTTP 400 with `extensions.code: RATELIMITED`
+(and bad keys as 400 `AUTHENTICATION_ERROR`); `classify` tells `core.http` what those mean, so it
+waits for the reset or raises its typed errors as for any other provider.
 
 Linear has no issue types and no custom fields: incident rules match a type by label name, the
 service comes from a label prefix, and `incidents.filter` / `serviceField` do not apply.
@@ -22,40 +22,36 @@ service comes from a label prefix, and `incidents.filter` / `serviceField` do no
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
-import orjson
 
 import doraflow.collectors.work.webhooks  # noqa: F401 - registers the Linear webhook source
-from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef, SourceClient
-from doraflow.collectors.work.common import (
-    FATAL_HTTP,
-    AdaptingTransport,
-    Category,
+from doraflow.collectors.base import Batch, Resource, ScopeRef, SourceClient
+from doraflow.collectors.common import (
+    USER_FIXABLE_HTTP_ERRORS,
     Clock,
-    IncidentMatcher,
-    UpdatedWindow,
-    WindowRun,
+    ProviderAccess,
+    WindowPass,
+    backfill_horizon,
     clip,
-    http_problem,
     in_scope,
     iso,
     matches_any,
     missing_literals,
-    number,
-    parse_time,
-    person,
-    rewritten,
+    parse_time_or_none,
+    person_or_none,
+    scope_not_found,
+    stream_window,
+    user_error,
     utc_now,
 )
+from doraflow.collectors.work.common import UPDATED_WINDOW, Category, IncidentMatcher, number
 from doraflow.core.events import EventData, IncidentData, SprintData, TransitionData, WorkItemData
-from doraflow.core.http import HttpClient, NotFoundError
+from doraflow.core.http import HttpClient, NotFoundError, Verdict
 from doraflow.core.resources import Integration
 
 logger = logging.getLogger(__name__)
@@ -71,7 +67,14 @@ STATE_TYPES: dict[str, Category] = {
 }
 # Linear reports `extensions.statusCode` next to its error codes; the ones core.http reacts to.
 STATUS_BY_CODE = {"RATELIMITED": 429, "AUTHENTICATION_ERROR": 401, "FORBIDDEN": 403}
-MIN_COMPLEXITY_RESERVE = 1000
+ACCESS = ProviderAccess(
+    provider="Linear",
+    repository_format="team keys such as ENG, team or project names, or globs",
+    required_access="a personal API key or OAuth token of a user who can read the teams' issues",
+    visibility="the key's user must be a member of private teams",
+    kind="team or project",
+    setting="spec.scope.projects",
+)
 
 HISTORY_FIELDS = """
   nodes { id createdAt fromState { id name type } toState { id name type }
@@ -171,6 +174,25 @@ def _error_code(body: Any) -> tuple[str | None, int | None, str]:
     return extensions.get("code"), status if isinstance(status, int) else None, str(first.get("message", ""))
 
 
+def _is_not_found(message: str) -> bool:
+    return message.startswith("Entity not found")
+
+
+def classify(response: httpx.Response) -> Verdict | None:
+    """What Linear's HTTP 400 means: its error code (or `statusCode`) says rate limit, bad key or
+    missing permission, and "Entity not found" is a 404; `core.http` then waits for the exhausted
+    budget's reset or raises the typed error. Other 400s are what they say."""
+    if response.status_code != 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code, status, message = _error_code(body)
+    status = 404 if _is_not_found(message) else STATUS_BY_CODE.get(code or "", status)
+    return Verdict(status) if status in (401, 403, 404, 429) else None
+
+
 class LinearClient(SourceClient):
     provider: ClassVar[str] = "linear"
     resources: ClassVar[tuple[Resource, ...]] = (Resource.ISSUES, Resource.SPRINTS)
@@ -187,17 +209,13 @@ class LinearClient(SourceClient):
         super().__init__(integration, credentials)
         self.page_size = page_size
         self.clock = clock
-        self._sleep: Callable[[float], Awaitable[None]] = http_options.get("sleep", asyncio.sleep)
-        transport = AdaptingTransport(self._adapt, http_options.pop("transport", None))
         self.http = HttpClient(
             (integration.spec.base_url or LINEAR_URL).rstrip("/"),
             headers=linear_auth_headers(credentials),
-            transport=transport,
+            classify=classify,
             **http_options,
         )
         self.incidents = IncidentMatcher(integration.spec.incidents, types_are_labels=True)
-        self.complexity_reset_at: float | None = None
-        self.last_cost = 0
         if integration.spec.incidents.filter or integration.spec.incidents.service_field:
             logger.warning(
                 "incidents.filter and incidents.serviceField do not apply to Linear; use labels",
@@ -209,64 +227,16 @@ class LinearClient(SourceClient):
 
     # ---- HTTP -------------------------------------------------------------------------------------
 
-    async def _adapt(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
-        """Record the complexity budget; turn Linear's 400 + error code into the status it means."""
-        headers = response.headers
-        if (cost := headers.get("x-complexity")) and cost.isdigit():
-            self.last_cost = int(cost)
-        if (reset := headers.get("x-ratelimit-complexity-reset")) and reset.isdigit():
-            value = int(reset)
-            self.complexity_reset_at = value / 1000.0 if value > 10**11 else float(value)
-        if response.status_code != 400:
-            return response
-        try:
-            body = orjson.loads(await response.aread())
-        except orjson.JSONDecodeError:
-            return response
-        code, status, message = _error_code(body)
-        status = STATUS_BY_CODE.get(code or "", status)
-        if message.startswith("Entity not found"):
-            status = 404
-        if status == 429:
-            return await rewritten(response, request, 429, {"Retry-After": str(self._retry_after(headers))})
-        if status in (401, 403, 404):
-            return await rewritten(response, request, status)
-        return response
-
-    def _retry_after(self, headers: httpx.Headers) -> int:
-        """Seconds until the exhausted budget resets (requests or complexity, whichever is out)."""
-        waits = []
-        for budget in ("requests", "complexity"):
-            remaining = headers.get(f"x-ratelimit-{budget}-remaining")
-            reset = headers.get(f"x-ratelimit-{budget}-reset")
-            if remaining is not None and reset and reset.isdigit() and remaining.strip() in ("0", "-1"):
-                value = int(reset)
-                at = value / 1000.0 if value > 10**11 else float(value)
-                waits.append(at - time.time())
-        return max(1, int(max(waits, default=60.0)) + 1)
-
-    async def _pace(self) -> None:
-        """Wait for the complexity reset rather than send a query the budget cannot cover."""
-        remaining = self.http.rate_limit.extra.get("complexity_remaining")
-        if remaining is None or self.complexity_reset_at is None:
-            return
-        if remaining >= max(MIN_COMPLEXITY_RESERVE, 2 * self.last_cost):
-            return
-        wait = self.complexity_reset_at - time.time() + 1.0
-        if wait > 0:
-            logger.warning("Linear complexity budget low, pausing", extra={"seconds": round(wait, 1)})
-            await self._sleep(wait)
-        self.http.rate_limit.extra.pop("complexity_remaining", None)
-
     async def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        await self._pace()
+        """One GraphQL request; errors inside a 200 answer are raised here (HTTP-level ones, Linear's
+        400s included, by `core.http`)."""
         response = await self.http.request(
             "POST", "/graphql", json={"query": document, "variables": dict(variables or {})}
         )
         body = response.json()
         code, _, message = _error_code(body)
         if message:
-            if message.startswith("Entity not found"):
+            if _is_not_found(message):
                 raise NotFoundError(f"Linear: {message}", status=404, url="/graphql")
             raise LinearError(f"Linear GraphQL error {code or ''}: {message}".strip())
         data = body.get("data")
@@ -297,8 +267,8 @@ class LinearClient(SourceClient):
             projects: list[dict[str, Any]] = []
             if scope.projects:
                 projects = [p async for page in self._nodes(PROJECTS_QUERY, {}, ("projects",)) for p in page]
-        except FATAL_HTTP as exc:
-            raise http_problem("Linear", exc, None) from exc
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, None) from exc
         refs: list[ScopeRef] = []
         for team in teams:
             if in_scope([team.get("key"), team.get("name")], scope.projects, scope.exclude):
@@ -313,9 +283,8 @@ class LinearClient(SourceClient):
                 )
                 refs.append(ref)
         found = [*team_names, *([p.get("name")] for p in projects)]
-        for literal in missing_literals(scope.projects, found):
-            if not matches_any([literal], scope.exclude):
-                refs.append(ScopeRef(name=literal, id=literal, attributes={"kind": "missing"}))
+        for literal in missing_literals(scope.projects, found, scope.exclude):
+            refs.append(ScopeRef(name=literal, id=literal, attributes={"kind": "missing"}))
         return refs
 
     # ---- collect ----------------------------------------------------------------------------------
@@ -331,48 +300,41 @@ class LinearClient(SourceClient):
             elif resource is Resource.SPRINTS and scope.attributes.get("kind") == "team":
                 async for batch in self._cycles(scope, cursor):
                     yield batch
-        except FATAL_HTTP as exc:
-            if isinstance(exc, NotFoundError):
-                raise self._gone(scope) from exc
-            raise http_problem("Linear", exc, scope.name) from exc
-
-    def _gone(self, scope: ScopeRef) -> CollectorError:
-        return CollectorError(
-            f"Linear team or project {scope.name} not found",
-            hint=f"{scope.name} was deleted, renamed or is not visible to this API key: fix or remove it in "
-            "spec.scope.projects (team keys such as ENG, team or project names, or globs).",
-            scope=scope.name,
-        )
+        except USER_FIXABLE_HTTP_ERRORS as exc:
+            raise user_error(exc, ACCESS, self.integration, scope.name) from exc
 
     async def _check(self, scope: ScopeRef) -> None:
         kind = scope.attributes.get("kind")
         if kind == "missing":
-            raise self._gone(scope)
+            raise scope_not_found(ACCESS, scope.name)
         await self.query(TEAM_QUERY if kind == "team" else PROJECT_QUERY, {"id": scope.id})
 
     def _horizon(self) -> datetime:
-        return self.clock() - timedelta(days=self.integration.spec.backfill_days)
+        return backfill_horizon(self.integration, self.clock())
 
     async def _issues(self, scope: ScopeRef, cursor: Mapping[str, Any] | None) -> AsyncIterator[Batch]:
-        run = WindowRun(UpdatedWindow.load(cursor, self._horizon()), self.clock())
         owner = "team" if scope.attributes.get("kind") == "team" else "project"
-        for window in run.passes():
+
+        async def pages(window: WindowPass) -> AsyncIterator[list[dict[str, Any]]]:
             updated: dict[str, str] = {"gte": iso(window.lo)}
             if window.hi is not None:
                 updated["lte"] = iso(window.hi)
             issue_filter = {owner: {"id": {"eq": scope.id}}, "updatedAt": updated}
-            variables = {"filter": issue_filter, "first": self.page_size}
-            oldest: datetime | None = None
-            async for page in self._nodes(ISSUES_QUERY, variables, ("issues",)):
-                events: list[EventData] = []
-                for issue in page:
-                    moment = parse_time(issue.get("updatedAt"))
-                    run.saw(moment)
-                    if moment is not None:
-                        oldest = moment if oldest is None else min(oldest, moment)
-                    events.extend(await self._issue_events(scope, issue))
-                yield Batch(events, run.page_cursor(window, oldest))
-            yield Batch([], run.done_cursor(window))
+            async for page in self._nodes(
+                ISSUES_QUERY, {"filter": issue_filter, "first": self.page_size}, ("issues",)
+            ):
+                yield page
+
+        async for events, window_cursor in stream_window(
+            cursor,
+            horizon=self._horizon(),
+            now=self.clock(),
+            pages=pages,
+            updated_at=lambda issue: parse_time_or_none(issue.get("updatedAt")),
+            events=lambda issue: self._issue_events(scope, issue),
+            rules=UPDATED_WINDOW,
+        ):
+            yield Batch(events, window_cursor)
 
     async def _history(self, issue: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         connection = issue.get("history") or {}
@@ -387,7 +349,7 @@ class LinearClient(SourceClient):
         return entries
 
     async def _issue_events(self, scope: ScopeRef, issue: Mapping[str, Any]) -> list[EventData]:
-        created = parse_time(issue.get("createdAt"))
+        created = parse_time_or_none(issue.get("createdAt"))
         if created is None:
             return []
         issue_id = str(issue["id"])
@@ -395,7 +357,7 @@ class LinearClient(SourceClient):
         labels = [str(n["name"]) for n in (issue.get("labels") or {}).get("nodes") or [] if n.get("name")]
         priority = clip(issue.get("priorityLabel"), 50) if issue.get("priority") else None
         assignee = issue.get("assignee") or {}
-        resolved = parse_time(issue.get("completedAt")) or parse_time(issue.get("canceledAt"))
+        resolved = parse_time_or_none(issue.get("completedAt")) or parse_time_or_none(issue.get("canceledAt"))
         linked = [
             str(r["relatedIssue"]["identifier"])
             for r in (issue.get("relations") or {}).get("nodes") or []
@@ -409,21 +371,21 @@ class LinearClient(SourceClient):
             status=clip(state.get("name"), 100),
             status_category=STATE_TYPES.get(str(state.get("type"))),
             priority=priority,
-            assignee=person(
+            assignee=person_or_none(
                 assignee.get("displayName") or assignee.get("name"), assignee.get("email"), assignee.get("id")
             ),
             story_points=number(issue.get("estimate")),
             labels=labels,
             linked_issues=linked,
             created_at=created,
-            updated_at=parse_time(issue.get("updatedAt")),
+            updated_at=parse_time_or_none(issue.get("updatedAt")),
             resolved_at=resolved,
             url=issue.get("url"),
         )
         events: list[EventData] = [item]
         for entry in await self._history(issue):
             to_state = entry.get("toState") or {}
-            at = parse_time(entry.get("createdAt"))
+            at = parse_time_or_none(entry.get("createdAt"))
             if not to_state.get("name") or at is None:
                 continue
             from_state = entry.get("fromState") or {}
@@ -438,7 +400,7 @@ class LinearClient(SourceClient):
                     from_category=STATE_TYPES.get(str(from_state.get("type"))),
                     to_category=STATE_TYPES.get(str(to_state.get("type"))),
                     transitioned_at=at,
-                    author=person(
+                    author=person_or_none(
                         actor.get("displayName") or actor.get("name"), actor.get("email"), actor.get("id")
                     ),
                 )
@@ -469,8 +431,11 @@ class LinearClient(SourceClient):
         async for page in self._nodes(CYCLES_QUERY, {"id": scope.id}, ("team", "cycles")):
             for cycle in page:
                 cycle_id = str(cycle["id"])
-                starts, ends = parse_time(cycle.get("startsAt")), parse_time(cycle.get("endsAt"))
-                completed = parse_time(cycle.get("completedAt"))
+                starts, ends = (
+                    parse_time_or_none(cycle.get("startsAt")),
+                    parse_time_or_none(cycle.get("endsAt")),
+                )
+                completed = parse_time_or_none(cycle.get("completedAt"))
                 if cycle_id in closed or (ends is not None and ends < horizon):
                     continue
                 state: Literal["future", "active", "closed"]
@@ -498,7 +463,7 @@ class LinearClient(SourceClient):
                 done = [
                     str(i["id"])
                     for i in issues
-                    if (finished := parse_time(i.get("completedAt"))) is not None
+                    if (finished := parse_time_or_none(i.get("completedAt"))) is not None
                     and (end is None or finished <= end)
                 ]
                 members = list(
