@@ -7,11 +7,13 @@ three regions, with staging runs, failed runs, rollbacks and hotfixes -- plus in
 services (most soon after a deployment, some naming the deployment or a commit, some attributable
 to nothing), work items with status transitions, and two-week sprints per team.
 
-The enrichment columns are filled the way the processor fills them
-(`doraflow.processor.enrichment`): `commits.first_deployed_at` is the earliest successful
-production deployment row that *listed* the commit (its commit list or revision), and
-`pull_requests.first_deployed_at` the same for the PR's merge or squash commit. So squash-merged
-branch commits have no `first_deployed_at` of their own, exactly as in production data.
+The enrichment columns hold what `doraflow.metrics.enrichment` defines (the tests check the two
+agree): `pull_requests.first_deployed_at` is the first successful production deployment row that
+listed the PR's merge or squash commit; `commits.first_deployed_at` the earlier of the commit's own
+first deployment and its PR's; `commits.represented_by_pull_request` marks the squash (and merge)
+commits of PRs whose own commits are stored. One repository in five is collected the way the
+GitHub collector does it -- default branch only, no PR numbers on commits, so squashed branch
+commits are never seen -- the others the GitLab/Bitbucket way (PR commits carry their number).
 
 `load(connection, dataset)` writes every table with `COPY` (asyncpg `copy_records_to_table`), and
 `provision(spec)` does the whole thing on the test PostgreSQL (pgserver in a temporary directory,
@@ -143,6 +145,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "pull_request_number",
         "first_deployment_id",
         "first_deployed_at",
+        "represented_by_pull_request",
     ),
     "pull_requests": (
         "time",
@@ -321,6 +324,7 @@ class _RepositoryState:
     service: str
     team: int
     squash: bool
+    linked: bool  # commits carry their PR number (GitLab, Bitbucket) or not (GitHub's default branch)
     regions: tuple[str, ...]
     staging: bool
     pull_requests: int
@@ -383,6 +387,7 @@ def generate(spec: DatasetSpec) -> Dataset:
             service=f"service-{index:02d}",
             team=team,
             squash=rng.random() < 0.4,
+            linked=rng.random() < 0.8,
             regions=REGIONS if rng.random() < 0.25 else ("production",),
             staging=rng.random() < 0.4,
             pull_requests=prs_per_repo[index],
@@ -454,10 +459,13 @@ def generate(spec: DatasetSpec) -> Dataset:
                 if authored >= spec.end:
                     continue
                 sha = _sha(rng)
+                shas.append(sha)
                 added = int(rng.lognormvariate(math.log(25), 1.2))
                 deleted = int(added * rng.random() * 0.6)
                 changed = 1 + added // 40
                 additions, deletions, files = additions + added, deletions + deleted, files + changed
+                if repo.squash and not repo.linked:
+                    continue  # GitHub collects the default branch only: squashed branches are never seen
                 repo.commit_rows.append(
                     [
                         authored,
@@ -471,12 +479,12 @@ def generate(spec: DatasetSpec) -> Dataset:
                         changed,
                         f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{number}",
                         False,
-                        number,
+                        number if repo.linked else None,
                         None,
                         None,
+                        False,
                     ]
                 )
-                shas.append(sha)
             merge_sha = None
             if merged_at is not None:
                 merged_prs += 1
@@ -496,9 +504,10 @@ def generate(spec: DatasetSpec) -> Dataset:
                         if not repo.squash
                         else f"{rng.choice(WORDS)} (#{number})",
                         not repo.squash,
-                        number,
+                        number if repo.linked else None,
                         None,
                         None,
+                        False,
                     ]
                 )
                 listed = [merge_sha] if repo.squash else [merge_sha, *shas]
@@ -578,6 +587,7 @@ def generate(spec: DatasetSpec) -> Dataset:
                     None,
                     None,
                     None,
+                    False,
                 ]
             )
             repo.landings.append(_Landing(authored + timedelta(minutes=rng.randint(1, 20)), sha, [sha]))
@@ -685,16 +695,32 @@ def generate(spec: DatasetSpec) -> Dataset:
                     # The next regular deployment ships the newer revision again (roll forward).
                     shipped_upto = max(shipped_upto - 1, 0) if shipped_upto else 0
 
-    # --- enrichment, as the processor stores it ---------------------------------------------------
+    # --- enrichment: what doraflow.metrics.enrichment defines --------------------------------------
     for repo in repositories:
+        pr_first: dict[int, tuple[datetime, uuid.UUID]] = {}
+        merge_sha_of: dict[str, int] = {}
         for pr in repo.pr_rows:
             merge_sha = pr[11]
-            if merge_sha is not None and merge_sha in own_first:
-                pr[22], pr[21] = own_first[merge_sha]
+            if merge_sha is not None:
+                merge_sha_of[merge_sha] = pr[2]
+                if merge_sha in own_first:
+                    pr[22], pr[21] = own_first[merge_sha]
+                    pr_first[pr[2]] = own_first[merge_sha]
+        own_commits: set[int] = set()
         for commit in repo.commit_rows:
-            first = own_first.get(commit[2])
+            number = commit[11]
+            if number is not None and not commit[10] and merge_sha_of.get(commit[2]) != number:
+                own_commits.add(number)
+        for commit in repo.commit_rows:
+            sha, number = commit[2], commit[11]
+            first = own_first.get(sha)
+            via_pull_request = pr_first.get(number) if number is not None else None
+            if via_pull_request is not None and (first is None or via_pull_request[0] < first[0]):
+                first = via_pull_request
             if first is not None:
                 commit[13], commit[12] = first
+            owner = merge_sha_of.get(sha)
+            commit[14] = owner is not None and number in (None, owner) and owner in own_commits
         tables["pull_requests"].extend(tuple(row) for row in repo.pr_rows)
         tables["commits"].extend(tuple(row) for row in repo.commit_rows)
 

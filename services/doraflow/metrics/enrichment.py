@@ -91,7 +91,7 @@ async def _expected(
     args = (organization_id, None if repository_ids is None else list(repository_ids))
     for statement in _EXPECTED.split(";"):
         if statement.strip():
-            await db.connection.execute(statement, *args)
+            await db.connection.execute(statement, *args[: 2 if "$2" in statement else 1])
     await db.connection.execute("ANALYZE expected_first_shipped")
     await db.connection.execute("ANALYZE expected_pull_requests")
     await db.connection.execute("ANALYZE expected_commits")
