@@ -145,7 +145,8 @@ async def test_events_land_on_the_org_topics_keyed_by_repository_and_are_not_rep
     assert {e.envelope.schema_ for e in events} == {"git.commit/v1", "git.deployment/v1"}
     assert {e.envelope.integration for e in events} == {"team/payments"}
     deployments = [e.data for e in events if e.envelope.schema_ == "git.deployment/v1"]
-    assert sorted(d.natural_key() for d in deployments) == ["v1.15.0", "v1.7.0"]
+    assert sorted(d.deployment_id for d in deployments) == ["v1.15.0", "v1.7.0"]
+    assert all(d.natural_key().endswith(f":{d.deployment_id}") for d in deployments)  # scoped by repository
     ids = {e.envelope.event_id for e in events}
     assert len(ids) == COMMITS + 2
 
