@@ -187,7 +187,7 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
         await engine.dispose()
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("DORAFLOW_BENCH_PROFILE_SORT", "tottime")).print_stats(40)
         print(out.getvalue())
     assert first_at is not None
     sustained = (total - first_events) / (finished - first_at)

@@ -122,6 +122,7 @@ def events(
                     deletions=rng.randint(0, 200),
                     files_changed=rng.randint(1, 12),
                     parents=[_sha(rng)],
+                    pull_request_number=pr_numbers[repo.id] + 1,
                 ),
                 "github",
             )

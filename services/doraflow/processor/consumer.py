@@ -267,13 +267,26 @@ class Processor:
         per batch (with its liveness ping) costs round trips on every batch's critical path."""
         if self._held is None:
             engine = self.sessions.kw["bind"]
-            self._held = await engine.connect()
+            held = await engine.connect()
+            raw = await held.get_raw_connection()
+            # Plan every batch statement for the data at hand. A prepared statement's cached
+            # generic plan is made once, typically while the tables are still small or empty,
+            # and then kept as they grow by orders of magnitude (a sequential scan chosen for an
+            # empty table stays a sequential scan); planning a statement that moves thousands of
+            # rows costs well under a millisecond.
+            assert raw.driver_connection is not None  # a checked-out connection always has one
+            await raw.driver_connection.execute("SET plan_cache_mode = force_custom_plan")
+            self._held = held
         raw = await self._held.get_raw_connection()
         return raw.driver_connection
 
     async def _release(self) -> None:
         held, self._held = self._held, None
         if held is not None:
+            with contextlib.suppress(Exception):
+                raw = await held.get_raw_connection()
+                if raw.driver_connection is not None:  # back to the pool as it came
+                    await raw.driver_connection.execute("RESET plan_cache_mode")
             with contextlib.suppress(Exception):
                 await held.close()
 

@@ -2,25 +2,33 @@
 
 A deployment may arrive before the commits it shipped, a pull request before its merge commit, an
 incident before the deployment that caused it, a review before its pull request. Each derived value
-is therefore a *function of the stored facts*, recomputed on both sides of the link in set-based SQL:
+is therefore a *function of the stored facts*, recomputed on both sides of the link in set-based SQL.
+The lead-time columns mean exactly what `doraflow.metrics.enrichment` specifies (the definition
+lives there, with a full recomputation and a consistency check; this module maintains the same
+values incrementally, batch by batch):
 
-* `commits.first_deployment_id / first_deployed_at` — the earliest (by `finished_at`, then id)
-  successful production deployment whose shipped commits (`deployment_commits`: its `commit_shas`
-  plus its `revision`) contain the commit. Computed when the commit is inserted and again for every
-  commit a deployment of the batch shipped.
-* `pull_requests.first_deployment_id / first_deployed_at` — the same for the pull request's merge or
-  squash commit (`merge_commit_sha`), which is how squash merges stay traceable.
+* `pull_requests.first_deployment_id / first_deployed_at` — the first successful production
+  deployment (earliest `finished_at`, then lowest id) that shipped the merge or squash commit, i.e.
+  listed it in `deployment_commits` (its `commit_shas` plus its `revision`), matched by SHA within
+  the organization. Computed when the pull request is stored and again for the pull requests whose
+  merge commit a changed deployment shipped.
+* `commits.first_deployment_id / first_deployed_at` — the earlier of the commit's own first
+  deployment and its pull request's (`pull_request_number`): squash-merged branch commits never
+  appear in a deployment, their content shipped with the squash commit.
+* `commits.represented_by_pull_request` — the merge or squash commit of a pull request whose own
+  commits are stored (their work is counted through them).
 * `pull_requests.first_review_at / reviews_count` — reviews by anyone but the author.
 * `issues.started_at` — the first transition into an `in_progress` category.
 * `incidents.deployment_id / attribution` — `doraflow.metrics.attribute_incidents` (the one
   definition) over the organization's stored production deployments, re-run for the incidents a
   batch's incidents or deployments can affect.
 
-Because each value is recomputed from the full stored state and never accumulated, the result is the
-same for any arrival order, and replaying events recomputes identical values (and writes nothing:
-every update is guarded by `IS DISTINCT FROM`).
-
-A deployment without a repository links commits by SHA within its organization.
+Commits compute all three columns when inserted and are recomputed (`refresh_commits`) when a
+deployment that shipped them changed, when their pull request's deployment changed, or when the
+pull request or its other commits arrived. Because each value is recomputed from the stored state
+and never accumulated, the result is the same for any arrival order, and replaying events
+recomputes identical values — and writes nothing: every update is guarded by `IS DISTINCT FROM`
+and runs only for rows an upsert actually changed.
 """
 
 from __future__ import annotations
@@ -46,24 +54,48 @@ logger = logging.getLogger(__name__)
 Connection = Any  # asyncpg.Connection
 
 # `{org}`, `{repo}`, `{sha}`: SQL expressions of the row the look-up is for (a LATERAL subquery).
+# `{org}`, `{sha}`: SQL expressions of the row the look-up is for (a LATERAL subquery). The
+# deployment is read in a subquery fenced by `OFFSET 0` that can only use the primary key: right
+# after a fresh start the tables have no statistics and, left free, the planner would start from a
+# partial index of production deployments and scan all of them for every commit.
 FIRST_DEPLOYMENT = """
 SELECT d.id, d.finished_at
 FROM deployment_commits dc
 CROSS JOIN LATERAL (
-    SELECT d.id, d.finished_at
-    FROM deployments d
-    WHERE d.id = dc.deployment_id
-      AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
-      AND (dc.repository_id IS NOT NULL OR d.organization_id = {org})
-    OFFSET 0
+    SELECT d.id, d.finished_at, d.organization_id, d.status, d.is_production
+    FROM deployments d WHERE d.id = dc.deployment_id OFFSET 0
 ) d
-WHERE dc.commit_sha = {sha} AND (dc.repository_id = {repo} OR dc.repository_id IS NULL)
+WHERE dc.commit_sha = {sha} AND d.organization_id = {org}
+  AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
 ORDER BY d.finished_at, d.id
 LIMIT 1
 """
-# `OFFSET 0` keeps the planner from flattening the deployment look-up into a join it could start
-# from `deployments`: right after a fresh start the tables have no statistics, the filter looks
-# like it keeps one row, and a per-commit scan of every deployment is what it would pick.
+
+# `{org}`, `{repo}`, `{sha}`, `{number}` (the commit's `pull_request_number`): the three lead-time
+# columns of one commit, as `doraflow.metrics.enrichment` defines them.
+COMMIT_ENRICHMENT = f"""
+SELECT CASE WHEN pr.finished_at < own.finished_at OR own.finished_at IS NULL THEN pr.id ELSE own.id END
+           AS first_deployment_id,
+       CASE WHEN pr.finished_at < own.finished_at OR own.finished_at IS NULL THEN pr.finished_at
+            ELSE own.finished_at END AS first_deployed_at,
+       EXISTS (
+           SELECT 1 FROM pull_requests m
+           WHERE m.repository_id = {{repo}} AND m.merge_commit_sha = {{sha}}
+             AND ({{number}} IS NULL OR {{number}} = m.pr_number)
+             AND EXISTS (
+                 SELECT 1 FROM commits o
+                 WHERE o.repository_id = m.repository_id AND o.pull_request_number = m.pr_number
+                   AND NOT o.is_merge AND o.commit_sha <> m.merge_commit_sha)
+       ) AS represented
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL ({FIRST_DEPLOYMENT.format(org="{org}", sha="{sha}")}) own ON true
+LEFT JOIN LATERAL (
+    SELECT p.first_deployment_id AS id, p.first_deployed_at AS finished_at
+    FROM pull_requests p
+    WHERE p.repository_id = {{repo}} AND p.pr_number = {{number}} AND p.first_deployed_at IS NOT NULL
+    LIMIT 1
+) pr ON true
+"""  # noqa: S608 - composed of constants only
 
 REVIEW_STATS = """
 SELECT min(r.submitted_at) AS first_review_at, count(*)::int AS reviews_count
@@ -71,25 +103,36 @@ FROM pull_request_reviews r
 WHERE r.repository_id = {repo} AND r.pr_number = {number} AND r.reviewer_id IS DISTINCT FROM {author}
 """
 
-RELINK_COMMITS = f"""
-UPDATE commits c SET first_deployment_id = s.id, first_deployed_at = s.finished_at
+REFRESH_COMMITS = f"""
+UPDATE commits c SET first_deployment_id = s.first_deployment_id, first_deployed_at = s.first_deployed_at,
+                     represented_by_pull_request = s.represented
 FROM (
-    SELECT t.time, t.repository_id, t.commit_sha, f.id, f.finished_at
+    SELECT t.time, t.repository_id, t.commit_sha, e.*
     FROM (
-        SELECT DISTINCT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id
+        SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
         FROM deployment_commits dc
         JOIN deployments d ON d.id = dc.deployment_id
-        JOIN commits c2 ON c2.commit_sha = dc.commit_sha
-             AND (c2.repository_id = dc.repository_id
-                  OR (dc.repository_id IS NULL AND c2.organization_id = d.organization_id))
+        JOIN commits c2 ON c2.commit_sha = dc.commit_sha AND c2.organization_id = d.organization_id
         WHERE dc.deployment_id = ANY($1::uuid[])
+        UNION
+        SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
+        FROM unnest($2::uuid[], $3::int[]) AS a(repository_id, pr_number)
+        JOIN commits c2 ON c2.repository_id = a.repository_id AND c2.pull_request_number = a.pr_number
+        UNION
+        SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
+        FROM unnest($2::uuid[], $3::int[]) AS a(repository_id, pr_number)
+        JOIN pull_requests p ON p.repository_id = a.repository_id AND p.pr_number = a.pr_number
+        JOIN commits c2 ON c2.repository_id = p.repository_id AND c2.commit_sha = p.merge_commit_sha
     ) t
-    LEFT JOIN LATERAL ({
-    FIRST_DEPLOYMENT.format(org="t.organization_id", repo="t.repository_id", sha="t.commit_sha")
-}) f ON true
+    CROSS JOIN LATERAL ({
+    COMMIT_ENRICHMENT.format(
+        org="t.organization_id", repo="t.repository_id", sha="t.commit_sha", number="t.pull_request_number"
+    )
+}) e
 ) s
 WHERE c.time = s.time AND c.repository_id = s.repository_id AND c.commit_sha = s.commit_sha
-  AND (c.first_deployment_id IS DISTINCT FROM s.id OR c.first_deployed_at IS DISTINCT FROM s.finished_at)
+  AND (c.first_deployment_id, c.first_deployed_at, c.represented_by_pull_request)
+      IS DISTINCT FROM (s.first_deployment_id, s.first_deployed_at, s.represented)
 """  # noqa: S608 - composed of constants only
 
 RELINK_PULL_REQUESTS = f"""
@@ -97,33 +140,39 @@ UPDATE pull_requests p SET first_deployment_id = s.id, first_deployed_at = s.fin
 FROM (
     SELECT t.time, t.repository_id, t.pr_number, f.id, f.finished_at
     FROM (
-        SELECT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
-        FROM deployment_commits dc
-        JOIN pull_requests p2 ON p2.repository_id = dc.repository_id AND p2.merge_commit_sha = dc.commit_sha
-        WHERE dc.deployment_id = ANY($1::uuid[])
-        UNION
-        SELECT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
+        SELECT DISTINCT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
         FROM deployment_commits dc
         JOIN deployments d ON d.id = dc.deployment_id
-        JOIN pull_requests p2 ON p2.organization_id = d.organization_id AND p2.merge_commit_sha
-            = dc.commit_sha
-        WHERE dc.deployment_id = ANY($1::uuid[]) AND dc.repository_id IS NULL
+        JOIN pull_requests p2
+             ON p2.merge_commit_sha = dc.commit_sha AND p2.organization_id = d.organization_id
+        WHERE dc.deployment_id = ANY($1::uuid[])
     ) t
-    LEFT JOIN LATERAL ({
-    FIRST_DEPLOYMENT.format(org="t.organization_id", repo="t.repository_id", sha="t.merge_commit_sha")
-}) f ON true
+    LEFT JOIN LATERAL ({FIRST_DEPLOYMENT.format(org="t.organization_id", sha="t.merge_commit_sha")}) f ON true
 ) s
 WHERE p.time = s.time AND p.repository_id = s.repository_id AND p.pr_number = s.pr_number
   AND (p.first_deployment_id IS DISTINCT FROM s.id OR p.first_deployed_at IS DISTINCT FROM s.finished_at)
+RETURNING p.repository_id, p.pr_number
 """  # noqa: S608 - composed of constants only
 
 
-async def link_deployments(conn: Connection, deployment_ids: Sequence[uuid.UUID]) -> None:
-    """The deployment side of the commit and pull-request links, for this batch's deployments
-    (whatever their status: a deployment that turned out failed must release its commits)."""
-    ids = list(deployment_ids)
-    await conn.execute(RELINK_COMMITS, ids)
-    await conn.execute(RELINK_PULL_REQUESTS, ids)
+async def relink_pull_requests(
+    conn: Connection, deployment_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, int]]:
+    """The deployment side of the pull-request link, for deployments that changed (whatever their
+    status now: one that turned out failed must release what it was credited with). Returns the
+    pull requests whose first deployment changed (their commits follow)."""
+    rows = await conn.fetch(RELINK_PULL_REQUESTS, list(deployment_ids))
+    return [(row["repository_id"], row["pr_number"]) for row in rows]
+
+
+async def refresh_commits(
+    conn: Connection, deployment_ids: Sequence[uuid.UUID], pull_requests: Sequence[tuple[uuid.UUID, int]]
+) -> None:
+    """Recompute the lead-time columns of the commits that changed deployments shipped and of the
+    commits (own and merge commit) of the given pull requests."""
+    await conn.execute(
+        REFRESH_COMMITS, list(deployment_ids), [r for r, _ in pull_requests], [n for _, n in pull_requests]
+    )
 
 
 REFRESH_REVIEW_STATS = f"""

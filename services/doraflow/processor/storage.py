@@ -153,36 +153,38 @@ async def deployments(
     return [refs[deployment_id] for deployment_id in sorted(changed)]
 
 
+# The lead-time columns are computed on insert (from what is stored so far) and otherwise only by
+# `enrichment.refresh_commits`: a later version of the commit must not overwrite them with a value
+# computed from less (an event without `pull_request_number`, say). Rows inserted or changed are
+# returned with their pull request, whose squash commit and commits are then refreshed.
 UPSERT_COMMITS = f"""
 INSERT INTO commits AS c (time, repository_id, commit_sha, organization_id, author_id, committed_at,
-    lines_added,
-                          lines_deleted, files_changed, message, is_merge, pull_request_number,
-                          first_deployment_id, first_deployed_at)
-SELECT v.*, f.id, f.finished_at
-FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::int[],
-            $8::int[], $9::int[], $10::text[], $11::bool[], $12::int[])
+                          lines_added, lines_deleted, files_changed, message, is_merge,
+                          pull_request_number, first_deployment_id, first_deployed_at,
+                          represented_by_pull_request)
+SELECT v.*, e.first_deployment_id, e.first_deployed_at, e.represented
+FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[],
+            $7::int[], $8::int[], $9::int[], $10::text[], $11::bool[], $12::int[])
      AS v(time, repository_id, commit_sha, organization_id, author_id, committed_at, lines_added,
-         lines_deleted,
-          files_changed, message, is_merge, pull_request_number)
-LEFT JOIN LATERAL ({
-    enrichment.FIRST_DEPLOYMENT.format(org="v.organization_id", repo="v.repository_id", sha="v.commit_sha")
-}) f ON true
+          lines_deleted, files_changed, message, is_merge, pull_request_number)
+CROSS JOIN LATERAL ({
+    enrichment.COMMIT_ENRICHMENT.format(
+        org="v.organization_id", repo="v.repository_id", sha="v.commit_sha", number="v.pull_request_number"
+    )
+}) e
 ON CONFLICT (time, repository_id, commit_sha) DO UPDATE SET
     organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id,
     committed_at = EXCLUDED.committed_at, lines_added = EXCLUDED.lines_added,
-    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed, message
-        = EXCLUDED.message,
-    is_merge = EXCLUDED.is_merge, pull_request_number = COALESCE(EXCLUDED.pull_request_number,
-        c.pull_request_number),
-    first_deployment_id = EXCLUDED.first_deployment_id, first_deployed_at = EXCLUDED.first_deployed_at
-WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_deleted, c.files_changed,
-    c.message,
-       c.is_merge, c.pull_request_number, c.first_deployment_id, c.first_deployed_at)
+    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed,
+    message = EXCLUDED.message, is_merge = EXCLUDED.is_merge,
+    pull_request_number = COALESCE(EXCLUDED.pull_request_number, c.pull_request_number)
+WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_deleted,
+       c.files_changed, c.message, c.is_merge, c.pull_request_number)
       IS DISTINCT FROM
       (EXCLUDED.organization_id, EXCLUDED.author_id, EXCLUDED.committed_at, EXCLUDED.lines_added,
        EXCLUDED.lines_deleted, EXCLUDED.files_changed, EXCLUDED.message, EXCLUDED.is_merge,
-       COALESCE(EXCLUDED.pull_request_number, c.pull_request_number), EXCLUDED.first_deployment_id,
-       EXCLUDED.first_deployed_at)
+       COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
+RETURNING c.repository_id, c.pull_request_number
 """  # noqa: S608 - composed of constants only
 
 
@@ -219,9 +221,12 @@ async def commits(
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> None:
-    if plan.commits:
-        await conn.execute(UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people))
+) -> set[tuple[uuid.UUID, int]]:
+    """Upsert commits; return the pull requests that inserted or changed commits belong to."""
+    if not plan.commits:
+        return set()
+    rows = await conn.fetch(UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people))
+    return {(row["repository_id"], row["pull_request_number"]) for row in rows if row["pull_request_number"]}
 
 
 UPSERT_REVIEWS = """
@@ -272,50 +277,46 @@ async def reviews(
 PR_STATE_RANK_SQL = "CASE {0} WHEN 'merged' THEN 2 WHEN 'closed' THEN 1 ELSE 0 END"
 UPSERT_PULL_REQUESTS = f"""
 INSERT INTO pull_requests AS p (time, repository_id, pr_number, organization_id, author_id, title, state,
-    merged_at,
-                                closed_at, first_commit_at, merge_commit_sha, head_branch, base_branch,
-                                    lines_added,
-                                lines_deleted, files_changed, commits_count, review_comments, updated_at,
-                                first_review_at, reviews_count, first_deployment_id, first_deployed_at)
+                                merged_at, closed_at, first_commit_at, merge_commit_sha, head_branch,
+                                base_branch, lines_added, lines_deleted, files_changed, commits_count,
+                                review_comments, updated_at, first_review_at, reviews_count,
+                                first_deployment_id, first_deployed_at)
 SELECT v.*, rv.first_review_at, rv.reviews_count, f.id, f.finished_at
 FROM unnest($1::timestamptz[], $2::uuid[], $3::int[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
-            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[], $13::text[],
-            $14::int[], $15::int[], $16::int[], $17::int[], $18::int[], $19::timestamptz[])
-     AS v(time, repository_id, pr_number, organization_id, author_id, title, state, merged_at, closed_at,
-          first_commit_at, merge_commit_sha, head_branch, base_branch, lines_added, lines_deleted,
-              files_changed,
-          commits_count, review_comments, updated_at)
+            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[],
+            $13::text[], $14::int[], $15::int[], $16::int[], $17::int[], $18::int[], $19::timestamptz[])
+     AS v(time, repository_id, pr_number, organization_id, author_id, title, state, merged_at,
+          closed_at, first_commit_at, merge_commit_sha, head_branch, base_branch, lines_added,
+          lines_deleted, files_changed, commits_count, review_comments, updated_at)
 CROSS JOIN LATERAL ({
     enrichment.REVIEW_STATS.format(repo="v.repository_id", number="v.pr_number", author="v.author_id")
 }) rv
 LEFT JOIN LATERAL ({
-    enrichment.FIRST_DEPLOYMENT.format(
-        org="v.organization_id", repo="v.repository_id", sha="v.merge_commit_sha"
-    )
+    enrichment.FIRST_DEPLOYMENT.format(org="v.organization_id", sha="v.merge_commit_sha")
 }) f ON true
 ON CONFLICT (time, repository_id, pr_number) DO UPDATE SET
     organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id, title = EXCLUDED.title,
     state = EXCLUDED.state, merged_at = EXCLUDED.merged_at, closed_at = EXCLUDED.closed_at,
     first_commit_at = EXCLUDED.first_commit_at, merge_commit_sha = EXCLUDED.merge_commit_sha,
-    head_branch = EXCLUDED.head_branch, base_branch = EXCLUDED.base_branch, lines_added
-        = EXCLUDED.lines_added,
-    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed,
-    commits_count = EXCLUDED.commits_count, review_comments = EXCLUDED.review_comments,
-    updated_at = EXCLUDED.updated_at, first_review_at = EXCLUDED.first_review_at,
-    reviews_count = EXCLUDED.reviews_count, first_deployment_id = EXCLUDED.first_deployment_id,
-    first_deployed_at = EXCLUDED.first_deployed_at
+    head_branch = EXCLUDED.head_branch, base_branch = EXCLUDED.base_branch,
+    lines_added = EXCLUDED.lines_added, lines_deleted = EXCLUDED.lines_deleted,
+    files_changed = EXCLUDED.files_changed, commits_count = EXCLUDED.commits_count,
+    review_comments = EXCLUDED.review_comments, updated_at = EXCLUDED.updated_at,
+    first_review_at = EXCLUDED.first_review_at, reviews_count = EXCLUDED.reviews_count,
+    first_deployment_id = EXCLUDED.first_deployment_id, first_deployed_at = EXCLUDED.first_deployed_at
 WHERE (COALESCE(EXCLUDED.updated_at, EXCLUDED.time), {PR_STATE_RANK_SQL.format("EXCLUDED.state")})
         >= (COALESCE(p.updated_at, p.time), {PR_STATE_RANK_SQL.format("p.state")})
   AND (p.organization_id, p.author_id, p.title, p.state, p.merged_at, p.closed_at, p.first_commit_at,
-       p.merge_commit_sha, p.head_branch, p.base_branch, p.lines_added, p.lines_deleted, p.files_changed,
-       p.commits_count, p.review_comments, p.updated_at, p.first_review_at, p.reviews_count,
-       p.first_deployment_id, p.first_deployed_at)
+       p.merge_commit_sha, p.head_branch, p.base_branch, p.lines_added, p.lines_deleted,
+       p.files_changed, p.commits_count, p.review_comments, p.updated_at, p.first_review_at,
+       p.reviews_count, p.first_deployment_id, p.first_deployed_at)
       IS DISTINCT FROM
       (EXCLUDED.organization_id, EXCLUDED.author_id, EXCLUDED.title, EXCLUDED.state, EXCLUDED.merged_at,
        EXCLUDED.closed_at, EXCLUDED.first_commit_at, EXCLUDED.merge_commit_sha, EXCLUDED.head_branch,
        EXCLUDED.base_branch, EXCLUDED.lines_added, EXCLUDED.lines_deleted, EXCLUDED.files_changed,
        EXCLUDED.commits_count, EXCLUDED.review_comments, EXCLUDED.updated_at, EXCLUDED.first_review_at,
        EXCLUDED.reviews_count, EXCLUDED.first_deployment_id, EXCLUDED.first_deployed_at)
+RETURNING p.repository_id, p.pr_number
 """  # noqa: S608 - composed of constants only
 
 
@@ -325,9 +326,10 @@ async def pull_requests(
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> None:
+) -> set[tuple[uuid.UUID, int]]:
+    """Upsert pull requests; return those inserted or changed (their commits follow them)."""
     if not plan.pull_requests:
-        return
+        return set()
     cols: list[list[Any]] = [[] for _ in range(19)]
     for staged in plan.pull_requests.values():
         p = staged.data
@@ -353,7 +355,8 @@ async def pull_requests(
             p.updated_at,
         )
         _append(cols, row)
-    await conn.execute(UPSERT_PULL_REQUESTS, *cols)
+    rows = await conn.fetch(UPSERT_PULL_REQUESTS, *cols)
+    return {(row["repository_id"], row["pr_number"]) for row in rows}
 
 
 # --- work items ---------------------------------------------------------------------------------
@@ -648,7 +651,8 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
 
     Order matters only within the batch (each side of a link re-derives from what is stored):
     deployments before commits and pull requests so their insert-time look-ups see this batch's
-    deployments; reviews before pull requests; issues before transitions and sprints.
+    deployments; reviews before pull requests; the commits' refresh last, when everything it
+    reads is stored; issues before transitions and sprints.
     """
     changes = Changes()
     orgs = await organizations(conn, plan.organizations, lookups)
@@ -659,14 +663,16 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     changes.developers = set(people.values())
 
     deployed = await deployments(conn, plan, orgs, repos, people)
-    await commits(conn, plan, orgs, repos, people)
-    if deployed:
-        await enrichment.link_deployments(conn, [d.id for d in deployed])
+    pull_request_keys = await commits(conn, plan, orgs, repos, people)
     reviewed = await reviews(conn, plan, orgs, repos, people)
-    await pull_requests(conn, plan, orgs, repos, people)
+    pull_request_keys |= await pull_requests(conn, plan, orgs, repos, people)
+    if deployed:
+        pull_request_keys.update(await enrichment.relink_pull_requests(conn, [d.id for d in deployed]))
     reviewed = sorted({*reviewed, *people.merged_pull_requests})
     if reviewed:
         await enrichment.refresh_review_stats(conn, reviewed)
+    if deployed or pull_request_keys:
+        await enrichment.refresh_commits(conn, [d.id for d in deployed], sorted(pull_request_keys))
 
     changed_issues = await work_items(conn, plan, orgs, people)
     await issue_placeholders(conn, plan, orgs)

@@ -14,6 +14,8 @@ from doraflow.core import migrate
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.events import EventData
 from doraflow.core.settings import Settings
+from doraflow.metrics.enrichment import lead_time_enrichment_mismatches
+from doraflow.metrics.loaders import Database
 from doraflow.processor import storage
 from doraflow.processor.entities import Lookups
 from doraflow.processor.storage import Changes
@@ -28,6 +30,7 @@ PROCESSOR_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_commits_commit_sha ON commits (commit_sha)",
     "CREATE INDEX IF NOT EXISTS ix_pull_requests_repository_id_pr_number "
     "ON pull_requests (repository_id, pr_number)",
+    "CREATE INDEX IF NOT EXISTS ix_pull_requests_merge_commit_sha ON pull_requests (merge_commit_sha)",
 )
 
 TABLES = (
@@ -160,3 +163,17 @@ async def fresh(make_database: Callable[[], Awaitable[str]]) -> tuple[Ingest, As
 async def query(engine: AsyncEngine, sql: str, **params: object) -> list[tuple[object, ...]]:
     async with engine.connect() as connection:
         return [tuple(row) for row in await connection.execute(text(sql), params)]
+
+
+async def lead_time_mismatches(url: str) -> list[str]:
+    """Rows whose incrementally maintained lead-time columns differ from the definition's full
+    recomputation (`doraflow.metrics.enrichment`), for every organization."""
+    connection = await asyncpg.connect(_dsn(url))
+    try:
+        mismatches: list[str] = []
+        for (organization,) in await connection.fetch("SELECT id FROM organizations"):
+            async with connection.transaction():
+                mismatches += await lead_time_enrichment_mismatches(Database(connection), organization)
+        return mismatches
+    finally:
+        await connection.close()

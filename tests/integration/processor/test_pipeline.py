@@ -18,7 +18,7 @@ from doraflow.core.events import EventData, organization_topics
 from doraflow.core.models import natural_id
 from doraflow.processor.config import ProcessorConfig
 from doraflow.processor.consumer import Processor
-from tests.integration.processor.conftest import dump, query, xmins
+from tests.integration.processor.conftest import dump, lead_time_mismatches, query, xmins
 from tests.integration.processor.test_storage import git_history
 from tests.unit.processor import factories as f
 
@@ -150,7 +150,7 @@ async def test_events_flow_from_kafka_into_postgres_and_invalid_ones_into_the_dl
 
 
 async def test_a_replay_from_offset_zero_changes_no_table(
-    kafka: EventBus, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    kafka: EventBus, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], migrated_url: str
 ) -> None:
     from benchmarks.processor_workload import workload
 
@@ -166,3 +166,4 @@ async def test_a_replay_from_offset_zero_changes_no_table(
     await run_until(replay, lambda: replay.events == len(events))
     assert await dump(engine) == before
     assert await xmins(engine) == versions  # not a single row rewritten
+    assert await lead_time_mismatches(migrated_url) == []

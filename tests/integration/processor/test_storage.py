@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from doraflow.core.events import EventData, PersonRef
 from doraflow.core.models import natural_id
-from tests.integration.processor.conftest import Ingest, dump, fresh, query, xmins
+from tests.integration.processor.conftest import Ingest, dump, fresh, lead_time_mismatches, query, xmins
 from tests.unit.processor import factories as f
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ MakeDatabase = Callable[[], Awaitable[str]]
 def git_history() -> dict[str, list[EventData]]:
     """Six commits; PR 3 squash-merged as commit 900; a failed, a staging and two production
     deployments; an incident after the second deployment."""
-    commits: list[EventData] = [f.commit(n) for n in range(1, 7)]
+    commits: list[EventData] = [f.commit(n, pull_request_number=3 if n == 3 else None) for n in range(1, 7)]
     commits.append(f.commit(900, parents=[f.sha(2)]))  # the squash commit of PR 3
     prs: list[EventData] = [
         f.pull_request(3, merge_commit_sha=f.sha(900), commit_shas=[f.sha(3)]),
@@ -87,7 +87,7 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
     assert firsts == {
         f.sha(1): d1,  # not the failed nor the staging deployment
         f.sha(2): d1,
-        f.sha(3): None,  # squash-merged: never deployed itself
+        f.sha(3): d1,  # squash-merged: shipped with its pull request's squash commit
         f.sha(4): d2,  # the first of the two regions
         f.sha(5): d2,
         f.sha(6): d2,
@@ -109,6 +109,9 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
     assert (deployment, attribution) == (d2, "inferred")
     ((started_at,),) = await query(engine, "SELECT started_at FROM issues WHERE external_id = 'W-1'")
     assert started_at == f.at(30)
+    represented = await query(engine, "SELECT commit_sha FROM commits WHERE represented_by_pull_request")
+    assert represented == [(f.sha(900),)]  # its work is counted through commit 3
+    assert await lead_time_mismatches(ingest.url) == []
 
 
 @pytest.mark.parametrize("order", ["facts first", "deployments first", "one by one, reversed", "one batch"])
@@ -134,6 +137,7 @@ async def test_links_do_not_depend_on_arrival_order(make_database: MakeDatabase,
         else:
             await other_ingest(everything)
         assert await dump(other) == await dump(reference)
+        assert await lead_time_mismatches(other_ingest.url) == []
     finally:
         await reference.dispose()
         await other.dispose()
@@ -192,6 +196,7 @@ async def test_a_replay_changes_nothing_not_even_row_versions(ingest: Ingest, en
     await replay(events[1000:1300], events[:50])  # and part of it once more, out of order
     assert await dump(engine) == before
     assert await xmins(engine) == versions
+    assert await lead_time_mismatches(ingest.url) == []
 
 
 async def test_a_pull_request_never_regresses(ingest: Ingest, engine: AsyncEngine) -> None:
