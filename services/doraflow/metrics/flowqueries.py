@@ -169,7 +169,9 @@ async def _work_item_metrics(db: Database, scope: ResolvedScope, window: Window)
         *assignee_args,
     )
     memberships = [
-        SprintMembership(sprint_id=str(row[0]), item_id=str(row[1]), story_points=row[2])
+        SprintMembership(
+            sprint_id=str(row[0]), item_id=str(row[1]), story_points=None if row[2] is None else float(row[2])
+        )
         for row in membership_rows
     ]
     if assignees is not None:  # a team's sprints are those holding its work items

@@ -266,6 +266,81 @@ class Seed:
         )
         return incident_id
 
+    def issue(
+        self,
+        created: datetime,
+        transitions: Sequence[tuple[datetime, str]] = (),
+        *,
+        assignee: uuid.UUID | None = None,
+        points: float | None = None,
+    ) -> uuid.UUID:
+        """A work item and its moves between status categories (``todo``, ``in_progress``,
+        ``done``), in order."""
+        issue_id = uuid.uuid4()
+        number = self._next()
+        category = transitions[-1][1] if transitions else "todo"
+        self.tables["issues"].append(
+            (
+                issue_id,
+                self.organization_id,
+                "jira",
+                f"J-{number}",
+                f"PRJ-{number}",
+                "PRJ",
+                f"issue {number}",
+                "story",
+                category,
+                category,
+                "medium",
+                assignee,
+                points,
+                created,
+                transitions[-1][0] if transitions else created,
+                None,
+                None,
+            )
+        )
+        previous = "todo"
+        for position, (moment, to_category) in enumerate(transitions):
+            self.tables["issue_transitions"].append(
+                (
+                    uuid.uuid4(),
+                    self.organization_id,
+                    issue_id,
+                    f"{number}-{position}",
+                    previous,
+                    to_category,
+                    previous,
+                    to_category,
+                    moment,
+                )
+            )
+            previous = to_category
+        return issue_id
+
+    def sprint(
+        self, start: datetime, end: datetime, *issues: uuid.UUID, points: float | None = None
+    ) -> uuid.UUID:
+        sprint_id = uuid.uuid4()
+        number = self._next()
+        self.tables["sprints"].append(
+            (
+                sprint_id,
+                self.organization_id,
+                "jira",
+                f"S-{number}",
+                "board",
+                f"Sprint {number}",
+                "closed",
+                start,
+                end,
+                end,
+            )
+        )
+        for issue_id in issues:
+            self.tables["sprint_issues"].append((sprint_id, issue_id, points, None))
+        return sprint_id
+
     def dataset(self) -> Dataset:
         dataset = Dataset(DatasetSpec.small(slug=self.slug), self.organization_id, [], [])
         dataset.tables = {table: (COLUMNS[table], self.tables[table]) for table in LOAD_ORDER}
