@@ -23,7 +23,7 @@ from doraflow.collectors.service import run_collector
 from doraflow.core import migrate
 from doraflow.core.bus import EventBus, Message, create_bus
 from doraflow.core.database import create_engine, create_session_factory
-from doraflow.core.events import ParsedEvent, parse_event
+from doraflow.core.events import DeploymentData, ParsedEvent, parse_event
 from doraflow.core.resources import Integration, KafkaTopicSettings
 from doraflow.core.settings import Settings
 from tests.integration.collectors.test_local_git import ALICE, BOB, RELEASER, Repo
@@ -144,7 +144,7 @@ async def test_events_land_on_the_org_topics_keyed_by_repository_and_are_not_rep
     events = parsed(messages)
     assert {e.envelope.schema_ for e in events} == {"git.commit/v1", "git.deployment/v1"}
     assert {e.envelope.integration for e in events} == {"team/payments"}
-    deployments = [e.data for e in events if e.envelope.schema_ == "git.deployment/v1"]
+    deployments = [e.data for e in events if isinstance(e.data, DeploymentData)]
     assert sorted(d.deployment_id for d in deployments) == ["v1.15.0", "v1.7.0"]
     assert all(d.natural_key().endswith(f":{d.deployment_id}") for d in deployments)  # scoped by repository
     ids = {e.envelope.event_id for e in events}
