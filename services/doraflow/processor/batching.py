@@ -40,12 +40,12 @@ async def collect_batch(
 
 def next_offsets(messages: Iterable[Message]) -> dict[TopicPartition, int]:
     """Per partition, the offset to commit: one past the highest offset in the batch."""
-    offsets: dict[TopicPartition, int] = {}
+    highest: dict[tuple[str, int], int] = {}
     for message in messages:
-        tp = TopicPartition(message.topic, message.partition)
-        if message.offset + 1 > offsets.get(tp, -1):
-            offsets[tp] = message.offset + 1
-    return offsets
+        key = (message.topic, message.partition)
+        if message.offset >= highest.get(key, -1):
+            highest[key] = message.offset
+    return {TopicPartition(topic, partition): offset + 1 for (topic, partition), offset in highest.items()}
 
 
 class Backoff:

@@ -33,6 +33,8 @@ class ProcessorConfig:
     retry_max_seconds: float = 30.0
     # Plain-PostgreSQL rollups are refreshed at most this often (a refresh rescans whole tables).
     rollup_refresh_seconds: float = 60.0
+    # Planner statistics of fast-growing tables are refreshed at most this often (`statistics`).
+    statistics_seconds: float = 5.0
     # Cache invalidations are coalesced over this interval (each pattern is a SCAN of the keyspace).
     cache_invalidation_seconds: float = 1.0
     # Incident → deployment attribution window when the organization sets none (metrics default).

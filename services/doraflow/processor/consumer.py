@@ -40,6 +40,7 @@ from doraflow.processor.config import ProcessorConfig
 from doraflow.processor.entities import Lookups
 from doraflow.processor.invalidation import CacheInvalidator
 from doraflow.processor.rollups import RollupRefresher
+from doraflow.processor.statistics import StatisticsKeeper
 from doraflow.processor.transform import SUPPORTED, Plan, PlanBuilder, build_plan
 from doraflow.processor.validation import Accepted, ErrorKind, Rejected, dlq_record, dlq_topic, validate
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 # Messages validated between two yields to the event loop while a batch is prepared.
-PREPARE_SLICE = 50
+PREPARE_SLICE = 16
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class Processor:
         self.lookups = Lookups()
         self._held: AsyncConnection | None = None
         self.rollups = RollupRefresher(session_factory, config.rollup_refresh_seconds)
+        self.statistics = StatisticsKeeper(session_factory, config.statistics_seconds)
         self._known_topics: set[str] | None = None
         self.batches = 0
         self.events = 0
@@ -102,6 +104,7 @@ class Processor:
         background = [
             asyncio.create_task(self.invalidator.run(helpers), name="processor-cache-invalidation"),
             asyncio.create_task(self.rollups.run(helpers), name="processor-rollups"),
+            asyncio.create_task(self.statistics.run(helpers), name="processor-statistics"),
         ]
         backoff = Backoff(self.config.retry_initial_seconds, self.config.retry_max_seconds)
         logger.info(
@@ -165,7 +168,7 @@ class Processor:
         prepared = Prepared(list(batch), [], [], PlanBuilder())
         for index, message in enumerate(batch):
             outcome = validate(message, self.config.topic_prefix)
-            if isinstance(outcome, Accepted) and not isinstance(outcome.event.data, SUPPORTED):
+            if isinstance(outcome, Accepted) and type(outcome.event.data) not in SUPPORTED:
                 outcome = Rejected(
                     message,
                     outcome.organization,
@@ -259,6 +262,7 @@ class Processor:
             raise
         self.lookups.commit()
         self.invalidator.add(changes)
+        self.statistics.mark_dirty()
         if changes.rollups:
             self.rollups.mark_dirty()
 

@@ -37,6 +37,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,17 @@ FROM pull_request_reviews r
 WHERE r.repository_id = {repo} AND r.pr_number = {number} AND r.reviewer_id IS DISTINCT FROM {author}
 """
 
+# The commits a set of deployments ($1) shipped, computed first (`OFFSET 0`): without statistics
+# the planner would otherwise join the commits with the deployments of their organization first —
+# millions of rows — and only then filter by the shipped SHAs.
+SHIPPED = """
+SELECT DISTINCT d.organization_id, dc.commit_sha
+FROM deployment_commits dc
+JOIN deployments d ON d.id = dc.deployment_id
+WHERE dc.deployment_id = ANY($1::uuid[])
+OFFSET 0
+"""
+
 REFRESH_COMMITS = f"""
 UPDATE commits c SET first_deployment_id = s.first_deployment_id, first_deployed_at = s.first_deployed_at,
                      represented_by_pull_request = s.represented
@@ -110,17 +122,15 @@ FROM (
     SELECT t.time, t.repository_id, t.commit_sha, e.*
     FROM (
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
-        FROM deployment_commits dc
-        JOIN deployments d ON d.id = dc.deployment_id
-        JOIN commits c2 ON c2.commit_sha = dc.commit_sha AND c2.organization_id = d.organization_id
-        WHERE dc.deployment_id = ANY($1::uuid[])
+        FROM ({SHIPPED}) s
+        JOIN commits c2 ON c2.commit_sha = s.commit_sha AND c2.organization_id = s.organization_id
         UNION
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
         FROM unnest($2::uuid[], $3::int[]) AS a(repository_id, pr_number)
         JOIN commits c2 ON c2.repository_id = a.repository_id AND c2.pull_request_number = a.pr_number
         UNION
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
-        FROM unnest($2::uuid[], $3::int[]) AS a(repository_id, pr_number)
+        FROM unnest($4::uuid[], $5::int[]) AS a(repository_id, pr_number)
         JOIN pull_requests p ON p.repository_id = a.repository_id AND p.pr_number = a.pr_number
         JOIN commits c2 ON c2.repository_id = p.repository_id AND c2.commit_sha = p.merge_commit_sha
     ) t
@@ -141,11 +151,8 @@ FROM (
     SELECT t.time, t.repository_id, t.pr_number, f.id, f.finished_at
     FROM (
         SELECT DISTINCT p2.time, p2.repository_id, p2.pr_number, p2.organization_id, p2.merge_commit_sha
-        FROM deployment_commits dc
-        JOIN deployments d ON d.id = dc.deployment_id
-        JOIN pull_requests p2
-             ON p2.merge_commit_sha = dc.commit_sha AND p2.organization_id = d.organization_id
-        WHERE dc.deployment_id = ANY($1::uuid[])
+        FROM ({SHIPPED}) s
+        JOIN pull_requests p2 ON p2.merge_commit_sha = s.commit_sha AND p2.organization_id = s.organization_id
     ) t
     LEFT JOIN LATERAL ({FIRST_DEPLOYMENT.format(org="t.organization_id", sha="t.merge_commit_sha")}) f ON true
 ) s
@@ -165,13 +172,31 @@ async def relink_pull_requests(
     return [(row["repository_id"], row["pr_number"]) for row in rows]
 
 
-async def refresh_commits(
-    conn: Connection, deployment_ids: Sequence[uuid.UUID], pull_requests: Sequence[tuple[uuid.UUID, int]]
-) -> None:
-    """Recompute the lead-time columns of the commits that changed deployments shipped and of the
-    commits (own and merge commit) of the given pull requests."""
+@dataclass(slots=True)
+class CommitRefresh:
+    """Which commits a batch may have changed the lead-time columns of, by cause."""
+
+    deployments: set[uuid.UUID] = field(default_factory=set)  # changed: the commits they shipped
+    deployed_pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # their commits
+    pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # their merge commits
+
+    def __bool__(self) -> bool:
+        return bool(self.deployments or self.deployed_pull_requests or self.pull_requests)
+
+
+async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
+    """Recompute the lead-time columns of the commits changed deployments shipped, of the commits
+    of pull requests whose first deployment changed (they inherit it), and of the merge commits
+    of pull requests that changed or got commits (whether their work is represented)."""
+    deployed = sorted(refresh.deployed_pull_requests)
+    merged = sorted(refresh.pull_requests | refresh.deployed_pull_requests)
     await conn.execute(
-        REFRESH_COMMITS, list(deployment_ids), [r for r, _ in pull_requests], [n for _, n in pull_requests]
+        REFRESH_COMMITS,
+        sorted(refresh.deployments),
+        [r for r, _ in deployed],
+        [n for _, n in deployed],
+        [r for r, _ in merged],
+        [n for _, n in merged],
     )
 
 
@@ -245,13 +270,23 @@ JOIN deployment_commits dc ON dc.commit_sha = x.sha
 JOIN deployments d ON d.id = dc.deployment_id AND d.organization_id = x.organization_id
 WHERE d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
 """
+# The production deployments of the services involved, from `$3` on: the attribution window
+# before the earliest incident plus a month of history, which is what grouping the rows into
+# rollouts needs (the rows of one multi-region rollout are hours apart, not months); loading a
+# service's whole history for every batch would grow without bound.
 SERVICE_DEPLOYMENTS = """
 SELECT d.id, d.organization_id, d.repository_id, d.service, d.environment, d.revision, d.finished_at,
        d.is_hotfix, d.is_rollback
 FROM unnest($1::uuid[], $2::text[]) AS s(organization_id, service)
 JOIN deployments d ON d.organization_id = s.organization_id AND d.service = s.service
-WHERE d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
+WHERE d.status = 'success' AND d.is_production AND d.finished_at >= $3
+UNION
+SELECT d.id, d.organization_id, d.repository_id, d.service, d.environment, d.revision, d.finished_at,
+       d.is_hotfix, d.is_rollback
+FROM deployments d
+WHERE d.id = ANY($4::uuid[]) AND d.status = 'success' AND d.is_production AND d.finished_at IS NOT NULL
 """
+ROLLOUT_HISTORY = timedelta(days=30)
 UPDATE_ATTRIBUTION = """
 UPDATE incidents i SET deployment_id = v.deployment_id, attribution = v.attribution
 FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(id, deployment_id, attribution)
@@ -340,7 +375,16 @@ async def attribute_incidents(
             services.add((row["organization_id"], row["service"]))
 
     service_list = sorted(services)
-    rows = await conn.fetch(SERVICE_DEPLOYMENTS, [o for o, _ in service_list], [s for _, s in service_list])
+    # Explicitly named deployments are loaded whatever their age (an incident may name an old one).
+    named = {uuid.UUID(deployment) for deployment in resolved_ref.values()} | set(shipped)
+    since = min(row["created_at"] for row in candidates) - max(windows.values(), default=timedelta(days=7))
+    rows = await conn.fetch(
+        SERVICE_DEPLOYMENTS,
+        [o for o, _ in service_list],
+        [s for _, s in service_list],
+        since - ROLLOUT_HISTORY,
+        sorted(named),
+    )
     records: dict[uuid.UUID, list[DeploymentRecord]] = defaultdict(list)
     repository_of: dict[str, uuid.UUID | None] = {}
     for row in rows:

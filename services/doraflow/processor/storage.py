@@ -84,10 +84,13 @@ WHERE (COALESCE(EXCLUDED.finished_at, EXCLUDED.time), EXCLUDED.status <> 'in_pro
 RETURNING d.id
 """
 INSERT_DEPLOYMENT_COMMITS = """
-INSERT INTO deployment_commits (deployment_id, commit_sha, repository_id)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])
-ON CONFLICT (deployment_id, commit_sha) DO NOTHING
-RETURNING deployment_id
+WITH inserted AS (
+    INSERT INTO deployment_commits (deployment_id, commit_sha, repository_id)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])
+    ON CONFLICT (deployment_id, commit_sha) DO NOTHING
+    RETURNING deployment_id
+)
+SELECT DISTINCT deployment_id FROM inserted
 """
 
 
@@ -158,6 +161,7 @@ async def deployments(
 # computed from less (an event without `pull_request_number`, say). Rows inserted or changed are
 # returned with their pull request, whose squash commit and commits are then refreshed.
 UPSERT_COMMITS = f"""
+WITH upserted AS (
 INSERT INTO commits AS c (time, repository_id, commit_sha, organization_id, author_id, committed_at,
                           lines_added, lines_deleted, files_changed, message, is_merge,
                           pull_request_number, first_deployment_id, first_deployed_at,
@@ -185,6 +189,8 @@ WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_de
        EXCLUDED.lines_deleted, EXCLUDED.files_changed, EXCLUDED.message, EXCLUDED.is_merge,
        COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
 RETURNING c.repository_id, c.pull_request_number
+)
+SELECT DISTINCT repository_id, pull_request_number FROM upserted WHERE pull_request_number IS NOT NULL
 """  # noqa: S608 - composed of constants only
 
 
@@ -226,10 +232,11 @@ async def commits(
     if not plan.commits:
         return set()
     rows = await conn.fetch(UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people))
-    return {(row["repository_id"], row["pull_request_number"]) for row in rows if row["pull_request_number"]}
+    return {(row["repository_id"], row["pull_request_number"]) for row in rows}
 
 
 UPSERT_REVIEWS = """
+WITH upserted AS (
 INSERT INTO pull_request_reviews AS r (id, organization_id, repository_id, pr_number, external_id,
                                        reviewer_id, state, submitted_at, comments_count)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::uuid[], $7::text[],
@@ -241,6 +248,8 @@ WHERE (r.pr_number, r.reviewer_id, r.state, r.submitted_at, r.comments_count) IS
       (EXCLUDED.pr_number, EXCLUDED.reviewer_id, EXCLUDED.state, EXCLUDED.submitted_at,
        EXCLUDED.comments_count)
 RETURNING r.repository_id, r.pr_number
+)
+SELECT DISTINCT repository_id, pr_number FROM upserted
 """
 
 
@@ -275,7 +284,14 @@ async def reviews(
 
 
 PR_STATE_RANK_SQL = "CASE {0} WHEN 'merged' THEN 2 WHEN 'closed' THEN 1 ELSE 0 END"
+# Returns the pull requests inserted or changed, and whether their first deployment changed (the
+# `previous` snapshot is the table before this statement): their commits inherit it.
 UPSERT_PULL_REQUESTS = f"""
+WITH previous AS (
+    SELECT p.repository_id, p.pr_number, p.first_deployment_id, p.first_deployed_at
+    FROM unnest($2::uuid[], $3::int[]) AS k(repository_id, pr_number)
+    JOIN pull_requests p ON p.repository_id = k.repository_id AND p.pr_number = k.pr_number
+), upserted AS (
 INSERT INTO pull_requests AS p (time, repository_id, pr_number, organization_id, author_id, title, state,
                                 merged_at, closed_at, first_commit_at, merge_commit_sha, head_branch,
                                 base_branch, lines_added, lines_deleted, files_changed, commits_count,
@@ -316,7 +332,12 @@ WHERE (COALESCE(EXCLUDED.updated_at, EXCLUDED.time), {PR_STATE_RANK_SQL.format("
        EXCLUDED.base_branch, EXCLUDED.lines_added, EXCLUDED.lines_deleted, EXCLUDED.files_changed,
        EXCLUDED.commits_count, EXCLUDED.review_comments, EXCLUDED.updated_at, EXCLUDED.first_review_at,
        EXCLUDED.reviews_count, EXCLUDED.first_deployment_id, EXCLUDED.first_deployed_at)
-RETURNING p.repository_id, p.pr_number
+RETURNING p.repository_id, p.pr_number, p.first_deployment_id, p.first_deployed_at
+)
+SELECT u.repository_id, u.pr_number,
+       (u.first_deployment_id, u.first_deployed_at)
+           IS DISTINCT FROM (o.first_deployment_id, o.first_deployed_at) AS deployment_changed
+FROM upserted u LEFT JOIN previous o USING (repository_id, pr_number)
 """  # noqa: S608 - composed of constants only
 
 
@@ -326,10 +347,12 @@ async def pull_requests(
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> set[tuple[uuid.UUID, int]]:
-    """Upsert pull requests; return those inserted or changed (their commits follow them)."""
+    refresh: enrichment.CommitRefresh,
+) -> None:
+    """Upsert pull requests; note in `refresh` those inserted or changed (their merge commit may
+    be represented now) and those whose first deployment changed (their commits inherit it)."""
     if not plan.pull_requests:
-        return set()
+        return
     cols: list[list[Any]] = [[] for _ in range(19)]
     for staged in plan.pull_requests.values():
         p = staged.data
@@ -355,8 +378,11 @@ async def pull_requests(
             p.updated_at,
         )
         _append(cols, row)
-    rows = await conn.fetch(UPSERT_PULL_REQUESTS, *cols)
-    return {(row["repository_id"], row["pr_number"]) for row in rows}
+    for row in await conn.fetch(UPSERT_PULL_REQUESTS, *cols):
+        key = (row["repository_id"], row["pr_number"])
+        refresh.pull_requests.add(key)
+        if row["deployment_changed"]:
+            refresh.deployed_pull_requests.add(key)
 
 
 # --- work items ---------------------------------------------------------------------------------
@@ -479,6 +505,7 @@ async def issue_placeholders(conn: Connection, plan: Plan, orgs: dict[str, Organ
 # Issue ids are natural (`natural_id("issue", org, source, external_id)`), so transitions and sprint
 # members name their issue directly; the placeholders above guarantee it exists.
 UPSERT_TRANSITIONS = """
+WITH upserted AS (
 INSERT INTO issue_transitions AS t (id, organization_id, issue_id, external_id, from_status, to_status,
                                     from_category, to_category, transitioned_at, author_id)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -492,6 +519,8 @@ WHERE (t.from_status, t.to_status, t.from_category, t.to_category, t.transitione
       (EXCLUDED.from_status, EXCLUDED.to_status, EXCLUDED.from_category, EXCLUDED.to_category,
        EXCLUDED.transitioned_at, EXCLUDED.author_id)
 RETURNING t.issue_id
+)
+SELECT DISTINCT issue_id FROM upserted
 """
 
 
@@ -663,16 +692,19 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     changes.developers = set(people.values())
 
     deployed = await deployments(conn, plan, orgs, repos, people)
-    pull_request_keys = await commits(conn, plan, orgs, repos, people)
+    refresh = enrichment.CommitRefresh(deployments={d.id for d in deployed})
+    refresh.pull_requests |= await commits(conn, plan, orgs, repos, people)
     reviewed = await reviews(conn, plan, orgs, repos, people)
-    pull_request_keys |= await pull_requests(conn, plan, orgs, repos, people)
+    await pull_requests(conn, plan, orgs, repos, people, refresh)
     if deployed:
-        pull_request_keys.update(await enrichment.relink_pull_requests(conn, [d.id for d in deployed]))
+        refresh.deployed_pull_requests.update(
+            await enrichment.relink_pull_requests(conn, [d.id for d in deployed])
+        )
     reviewed = sorted({*reviewed, *people.merged_pull_requests})
     if reviewed:
         await enrichment.refresh_review_stats(conn, reviewed)
-    if deployed or pull_request_keys:
-        await enrichment.refresh_commits(conn, [d.id for d in deployed], sorted(pull_request_keys))
+    if refresh:
+        await enrichment.refresh_commits(conn, refresh)
 
     changed_issues = await work_items(conn, plan, orgs, people)
     await issue_placeholders(conn, plan, orgs)
