@@ -66,4 +66,5 @@ class ProcessorConfig:
             cache_invalidation_seconds=opt(
                 "processor_cache_invalidation_seconds", defaults.cache_invalidation_seconds
             ),
+            statistics_seconds=opt("processor_statistics_seconds", defaults.statistics_seconds),
         )

@@ -388,40 +388,39 @@ async def pull_requests(
 # --- work items ---------------------------------------------------------------------------------
 
 UPSERT_ISSUES = """
-INSERT INTO issues AS i (id, organization_id, source, external_id, key, project, title, issue_type, status,
-                         status_category, priority, assignee_id, story_points, labels, components,
-                             linked_issues,
-                         created_at, updated_at, resolved_at, url)
-SELECT v.id, v.organization_id, v.source, v.external_id, v.key, v.project, v.title, v.issue_type, v.status,
-       v.status_category, v.priority, v.assignee_id, v.story_points,
+INSERT INTO issues AS i (id, organization_id, source, external_id, key, project, title, issue_type,
+                         status, status_category, priority, assignee_id, story_points, labels,
+                         components, linked_issues, created_at, updated_at, resolved_at, url)
+SELECT v.id, v.organization_id, v.source, v.external_id, v.key, v.project, v.title, v.issue_type,
+       v.status, v.status_category, v.priority, v.assignee_id, v.story_points,
        ARRAY(SELECT jsonb_array_elements_text(v.labels::jsonb)),
        ARRAY(SELECT jsonb_array_elements_text(v.components::jsonb)),
        ARRAY(SELECT jsonb_array_elements_text(v.linked_issues::jsonb)),
        v.created_at, v.updated_at, v.resolved_at, v.url
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::text[], $11::text[], $12::uuid[], $13::float8[], $14::text[], $15::text[],
-                $16::text[],
-            $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::text[])
-     AS v(id, organization_id, source, external_id, key, project, title, issue_type, status, status_category,
-          priority, assignee_id, story_points, labels, components, linked_issues, created_at, updated_at,
-          resolved_at, url)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::float8[], $14::text[],
+            $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[],
+            $20::text[])
+     AS v(id, organization_id, source, external_id, key, project, title, issue_type, status,
+          status_category, priority, assignee_id, story_points, labels, components, linked_issues,
+          created_at, updated_at, resolved_at, url)
 ON CONFLICT (organization_id, source, external_id) DO UPDATE SET
-    key = EXCLUDED.key, project = EXCLUDED.project, title = EXCLUDED.title, issue_type = EXCLUDED.issue_type,
-    status = EXCLUDED.status, status_category = EXCLUDED.status_category, priority = EXCLUDED.priority,
+    key = EXCLUDED.key, project = EXCLUDED.project, title = EXCLUDED.title,
+    issue_type = EXCLUDED.issue_type, status = EXCLUDED.status,
+    status_category = EXCLUDED.status_category, priority = EXCLUDED.priority,
     assignee_id = EXCLUDED.assignee_id, story_points = EXCLUDED.story_points, labels = EXCLUDED.labels,
-    components = EXCLUDED.components, linked_issues = EXCLUDED.linked_issues, created_at
-        = EXCLUDED.created_at,
-    updated_at = EXCLUDED.updated_at, resolved_at = EXCLUDED.resolved_at, url = EXCLUDED.url
+    components = EXCLUDED.components, linked_issues = EXCLUDED.linked_issues,
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+    resolved_at = EXCLUDED.resolved_at, url = EXCLUDED.url
 WHERE (i.updated_at IS NULL OR COALESCE(EXCLUDED.updated_at, EXCLUDED.created_at) >= i.updated_at)
-  AND (i.key, i.project, i.title, i.issue_type, i.status, i.status_category, i.priority, i.assignee_id,
-       i.story_points, i.labels, i.components, i.linked_issues, i.created_at, i.updated_at,
-           i.resolved_at, i.url)
+  AND (i.key, i.project, i.title, i.issue_type, i.status, i.status_category, i.priority,
+       i.assignee_id, i.story_points, i.labels, i.components, i.linked_issues, i.created_at,
+       i.updated_at, i.resolved_at, i.url)
       IS DISTINCT FROM
       (EXCLUDED.key, EXCLUDED.project, EXCLUDED.title, EXCLUDED.issue_type, EXCLUDED.status,
        EXCLUDED.status_category, EXCLUDED.priority, EXCLUDED.assignee_id, EXCLUDED.story_points,
-           EXCLUDED.labels,
-       EXCLUDED.components, EXCLUDED.linked_issues, EXCLUDED.created_at, EXCLUDED.updated_at,
-       EXCLUDED.resolved_at, EXCLUDED.url)
+       EXCLUDED.labels, EXCLUDED.components, EXCLUDED.linked_issues, EXCLUDED.created_at,
+       EXCLUDED.updated_at, EXCLUDED.resolved_at, EXCLUDED.url)
 RETURNING i.id
 """
 # A transition or sprint may name an issue before the issue's own event arrives (independent

@@ -99,3 +99,20 @@ async def test_new_data_invalidates_its_cached_metrics_in_redis(
         assert await cache.get_many(fresh_keys) == [b"cached", b"cached"]
     finally:
         await cache.close()
+
+
+async def test_planner_statistics_follow_a_bulk_ingestion(
+    migrated_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from benchmarks.processor_workload import workload
+    from doraflow.processor.statistics import StatisticsKeeper
+    from tests.integration.processor.conftest import Ingest
+
+    await Ingest(migrated_url)([m.value for m in workload(4000, organization=f.ORG)])
+    keeper = StatisticsKeeper(sessions, interval_seconds=0.1)
+    analyzed: list[str] = []
+    async with asyncio.timeout(30):  # the server publishes its table counters within a second or so
+        while "commits" not in analyzed:
+            analyzed += await keeper.analyze_stale()
+            await asyncio.sleep(0.2)
+    assert await keeper.analyze_stale() == []  # fresh now: nothing to do
