@@ -62,8 +62,10 @@ from doraflow.metrics.incidents import (
     attribute_incidents,
 )
 from doraflow.metrics.queries import (
+    QueryLayerMetricsSource,
     dora_report,
     dora_trend,
+    dora_windows,
     flow_report,
     list_deployments,
     list_incidents,
@@ -140,6 +142,7 @@ __all__ = [
     "PullRequestItem",
     "PullRequestStages",
     "PullRequestTimes",
+    "QueryLayerMetricsSource",
     "ResolvedScope",
     "ReworkReason",
     "ScopeNotFoundError",
@@ -163,6 +166,7 @@ __all__ = [
     "dora_metrics",
     "dora_report",
     "dora_trend",
+    "dora_windows",
     "failed_deployment_recovery_time",
     "flow_report",
     "lead_time_for_changes",

@@ -330,11 +330,21 @@ GROUP BY rollout_id
 @dataclass(frozen=True, slots=True)
 class _DeploymentRow:
     outcome: DeploymentOutcome
-    first: Record
 
 
-def _deployment_item(entry: _DeploymentRow, changes: tuple[int, float | None]) -> DeploymentItem:
-    outcome, row = entry.outcome, entry.first
+# What a drill-down shows of the source row that reached production first (the metrics load less).
+_DEPLOYMENT_DETAILS_SQL: Final = """
+SELECT d.id, d.time, d.repository_id, r.name, d.external_id, d.source, d.url, d.duration_seconds,
+       d.revision, d.environment
+FROM deployments d
+LEFT JOIN repositories r ON r.id = d.repository_id
+WHERE d.id = ANY($1::uuid[])
+"""
+
+
+def _deployment_item(
+    outcome: DeploymentOutcome, details: Record, changes: tuple[int, float | None]
+) -> DeploymentItem:
     deployment = outcome.deployment
     recovery = (
         None
@@ -342,20 +352,20 @@ def _deployment_item(entry: _DeploymentRow, changes: tuple[int, float | None]) -
         else (outcome.recovered_at - deployment.deployed_at).total_seconds()
     )
     return DeploymentItem(
-        id=row[0],
-        external_id=row[9],
-        source=row[10],
-        repository_id=row[8],
-        repository=None,
+        id=details[0],
+        external_id=details[4],
+        source=details[5],
+        repository_id=details[2],
+        repository=details[3],
         service=deployment.service,
-        environment=row[2] or None,
+        environment=details[9],
         environments=deployment.environments,
         source_deployment_ids=tuple(uuid.UUID(source) for source in deployment.source_deployment_ids),
-        revision=row[13],
-        started_at=row[5],
+        revision=details[8],
+        started_at=details[1],
         deployed_at=deployment.deployed_at,
-        duration_seconds=row[12],
-        url=row[11],
+        duration_seconds=details[7],
+        url=details[6],
         is_hotfix=deployment.is_hotfix,
         is_rollback=deployment.is_rollback,
         failed=outcome.failed,
@@ -407,7 +417,7 @@ async def list_deployments(
     resolved = await resolve_scope(db, organization_id, scope)
     delivery = await load_delivery(db, resolved, window, rules=rules, attribution_window=attribution_window)
     entries = [
-        _DeploymentRow(outcome, delivery.row_info[outcome.deployment.deployment_id])
+        _DeploymentRow(outcome)
         for outcome in delivery.analysis.outcomes.values()
         if window.contains(outcome.deployment.deployed_at) and (outcome.failed or not failed_only)
     ]
@@ -421,20 +431,22 @@ async def list_deployments(
         cursor=cursor,
     )
     changes = await _deployment_changes(db, resolved, page.items, delivery.row_info)
-    names = await _repository_names(db, resolved)
-    items = []
-    for entry in page.items:
-        item = _deployment_item(entry, changes.get(entry.outcome.deployment.deployment_id, (0, None)))
-        repository = names.get(item.repository_id) if item.repository_id is not None else None
-        items.append(replace(item, repository=repository))
+    details = {
+        str(row[0]): row
+        for row in await db.fetch(
+            _DEPLOYMENT_DETAILS_SQL,
+            [uuid.UUID(entry.outcome.deployment.deployment_id) for entry in page.items],
+        )
+    }
+    items = [
+        _deployment_item(
+            entry.outcome,
+            details[entry.outcome.deployment.deployment_id],
+            changes.get(entry.outcome.deployment.deployment_id, (0, None)),
+        )
+        for entry in page.items
+    ]
     return Page(items, page.next_cursor, page.total, sort, descending)
-
-
-async def _repository_names(db: Database, scope: ResolvedScope) -> dict[uuid.UUID, str]:
-    rows = await db.fetch(
-        "SELECT r.id, r.name FROM repositories r WHERE r.id = ANY($1::uuid[])", list(scope.repository_ids)
-    )
-    return {row[0]: row[1] for row in rows}
 
 
 async def _deployment_changes(

@@ -44,7 +44,7 @@ from doraflow.metrics.records import (
 from doraflow.metrics.report import FlowReport, MetricScope, ResolvedScope
 from doraflow.metrics.results import MetricResult
 
-__all__ = ["flow_report"]
+__all__ = ["flow_metrics", "flow_report"]
 
 _WORK_ITEM_METRICS = (
     ("work_item_cycle_time", "seconds"),
@@ -66,8 +66,12 @@ async def flow_report(
     lead time, sprint throughput and carry-over for one scope and window."""
     db = await Database.of(session)
     resolved = await resolve_scope(db, organization_id, scope)
-    metrics: dict[str, MetricResult] = {}
+    return FlowReport(resolved, window, await flow_metrics(db, resolved, window))
 
+
+async def flow_metrics(db: Database, resolved: ResolvedScope, window: Window) -> dict[str, MetricResult]:
+    """The flow metrics of a resolved scope, keyed by name."""
+    metrics: dict[str, MetricResult] = {}
     pull_requests = await load_pull_requests(
         db,
         resolved,
@@ -100,7 +104,7 @@ async def flow_report(
         window=window,
     )
     metrics.update(await _work_item_metrics(db, resolved, window))
-    return FlowReport(resolved, window, metrics)
+    return metrics
 
 
 async def _assignees(db: Database, scope: ResolvedScope) -> list[uuid.UUID] | None:

@@ -45,6 +45,7 @@ __all__ = [
     "load_deployment_rows",
     "load_pull_requests",
     "pull_request_key",
+    "resolve_repositories",
     "resolve_scope",
     "side_database",
 ]
@@ -165,6 +166,38 @@ async def resolve_scope(db: Database, organization_id: uuid.UUID, scope: MetricS
     return ResolvedScope(scope.kind, scope.id, row[0], organization_id, tuple(row[1]), tuple(row[2]))
 
 
+async def resolve_repositories(
+    db: Database, organization_id: uuid.UUID, repository_ids: Sequence[uuid.UUID] | None
+) -> ResolvedScope:
+    """A scope given as repository ids (``None``: the whole organization). Ids of another
+    organization's repositories are dropped, never read; an unknown organization raises
+    :class:`ScopeNotFoundError`."""
+    if repository_ids is None:
+        return await resolve_scope(db, organization_id, MetricScope.organization())
+    row = await db.fetchrow(
+        "SELECT o.name,"
+        " ARRAY(SELECT r.id FROM repositories r WHERE r.organization_id = o.id AND r.id = ANY($2::uuid[])"
+        "       ORDER BY r.id),"
+        " ARRAY(SELECT DISTINCT r.service FROM repositories r WHERE r.organization_id = o.id"
+        "       AND r.id = ANY($2::uuid[]) AND r.service IS NOT NULL ORDER BY r.service)"
+        " FROM organizations o WHERE o.id = $1",
+        organization_id,
+        list(repository_ids),
+    )
+    if row is None:
+        raise ScopeNotFoundError(f"organization {organization_id} not found")
+    repositories = tuple(row[1])
+    name = f"{len(repositories)} repositories of {row[0]}"
+    return ResolvedScope(
+        "repository",
+        repositories[0] if repositories else organization_id,
+        name,
+        organization_id,
+        repositories,
+        tuple(row[2]),
+    )
+
+
 def _deployment_scope_sql(scope: ResolvedScope, first_param: int) -> tuple[str, list[object]]:
     """The WHERE fragment placing a deployment row in a team/repository scope: its repository is
     in scope, or it names no repository and deploys one of the scope's services."""
@@ -181,10 +214,11 @@ def _deployment_scope_sql(scope: ResolvedScope, first_param: int) -> tuple[str, 
 # Deployments and incidents: everything the stability metrics need
 # --------------------------------------------------------------------------------------------
 
+# Only what the definitions read: a few thousand rows per report, so every column costs. A
+# deployment without a revision is its own revision (it never merges with another into a rollout).
 _DEPLOYMENT_COLUMNS = """
     d.id, d.service, coalesce(d.environment, ''), coalesce(d.revision, 'deployment:' || d.id::text),
-    d.finished_at, d.time, d.is_hotfix, d.is_rollback, d.repository_id, d.external_id, d.source,
-    d.url, d.duration_seconds, d.revision
+    d.finished_at, d.is_hotfix, d.is_rollback
 """
 
 
@@ -193,7 +227,8 @@ class Delivery:
     """The deployments and incidents of one scope around one window, analysed once.
 
     ``rows`` are the successful production deployment rows as records, ``row_info`` their
-    database rows (for drill-downs: source, url, repository, ...) by id, ``deployments`` the
+    database rows by id (``id, service, environment, revision, finished_at, is_hotfix,
+    is_rollback``), ``deployments`` the
     DORA deployments built from them, ``analysis`` the shared incident attribution and
     deployment outcomes, ``incident_info`` the incidents' database rows by id.
     """
@@ -269,9 +304,8 @@ async def load_deployment_rows(
                 succeeded=True,
                 is_production=True,
                 commit_shas=tuple(shas_of.get(row[0], ())),
-                started_at=row[5],
-                is_hotfix=row[6],
-                is_rollback=row[7],
+                is_hotfix=row[5],
+                is_rollback=row[6],
             )
         )
         info[key] = row

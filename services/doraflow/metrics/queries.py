@@ -3,14 +3,14 @@
 This is what the API (and anything else that serves numbers) calls. Every number still comes from
 the one definition in :mod:`doraflow.metrics.dora` / :mod:`doraflow.metrics.flow`: the inputs
 that are small -- deployments (thousands per window), incidents (hundreds), pull requests
-(tens of thousands, loaded as epoch tuples or records) -- are loaded and handed to the pure
+(tens of thousands, loaded as epoch arrays or records) -- are loaded and handed to the pure
 functions; the one large input, per-commit lead time over ~10^5 changes, is summarised by
 PostgreSQL (:mod:`doraflow.metrics.leadtime`), which is proven equivalent to the Python
 definition by the integration tests, and the result is still built by
 :func:`~doraflow.metrics.dora.lead_time_result`.
 
 All functions take the caller's :class:`AsyncSession` and run in its transaction (read-only;
-``work_mem`` is raised for that transaction, see :class:`~doraflow.metrics.loaders.Database`),
+planner settings are set for that transaction, see :class:`~doraflow.metrics.loaders.Database`),
 are scoped to ``organization_id`` (another organization's rows are never read, and its team or
 repository ids raise :class:`ScopeNotFoundError`), and never cache: caching is the API's business.
 """
@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
-from contextlib import nullcontext
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, timedelta, tzinfo
+from typing import Final, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doraflow.metrics.deployments import DeploymentRules
 from doraflow.metrics.dora import (
-    PullRequestTimes,
     change_failure_rate,
     cycle_time_breakdown,
     deployment_frequency,
@@ -37,10 +37,17 @@ from doraflow.metrics.dora import (
     time_to_restore_service,
 )
 from doraflow.metrics.drilldowns import list_deployments, list_incidents, list_pull_requests
-from doraflow.metrics.flowqueries import flow_report
+from doraflow.metrics.flowqueries import flow_metrics, flow_report
 from doraflow.metrics.incidents import DEFAULT_ATTRIBUTION_WINDOW
 from doraflow.metrics.leadtime import LeadTimeSample, deployed_pull_request_times, lead_time_samples
-from doraflow.metrics.loaders import Database, Delivery, load_delivery, resolve_scope, side_database
+from doraflow.metrics.loaders import (
+    Database,
+    Delivery,
+    load_delivery,
+    resolve_repositories,
+    resolve_scope,
+    side_database,
+)
 from doraflow.metrics.records import Window
 from doraflow.metrics.report import (
     Bucket,
@@ -54,7 +61,7 @@ from doraflow.metrics.report import (
     ScopeNotFoundError,
     TrendPoint,
 )
-from doraflow.metrics.results import MetricResult
+from doraflow.metrics.results import JSONValue, MetricResult
 from doraflow.metrics.tiers import DEFAULT_BENCHMARK, thresholds_for
 
 __all__ = [
@@ -65,24 +72,28 @@ __all__ = [
     "InvalidCursorError",
     "MetricScope",
     "Page",
+    "QueryLayerMetricsSource",
+    "RepositoriesScope",
     "ScopeNotFoundError",
     "TrendPoint",
     "bucket_windows",
     "dora_report",
     "dora_trend",
+    "dora_windows",
     "flow_report",
     "list_deployments",
     "list_incidents",
     "list_pull_requests",
 ]
 
-_EMPTY_SAMPLE = LeadTimeSample(None, Counter())
+Breakdown = dict[str, JSONValue]
+_NO_BREAKDOWN: Final = cycle_time_breakdown(())
 
 
 def _dora_results(
     delivery: Delivery,
     sample: LeadTimeSample,
-    pull_requests: list[PullRequestTimes],
+    breakdown: Mapping[str, JSONValue],
     window: Window,
     *,
     benchmark: int,
@@ -92,7 +103,6 @@ def _dora_results(
     analysis = delivery.analysis
     deployments = delivery.deployments
     incidents = delivery.incidents
-    breakdown = cycle_time_breakdown(pull_requests)
     results = (
         deployment_frequency(deployments, window, benchmark=benchmark, day_zone=day_zone),
         lead_time_result(sample.distribution, sample.counts, breakdown, benchmark=benchmark),
@@ -110,52 +120,113 @@ def _check_benchmark(benchmark: int) -> None:
     thresholds_for("lead_time_for_changes", benchmark)  # raises ValueError for unknown years
 
 
+def _covering(windows: Sequence[Window]) -> Window:
+    return Window(min(window.start for window in windows), max(window.end for window in windows))
+
+
+async def _breakdowns(db: Database, resolved: ResolvedScope, windows: Sequence[Window]) -> list[Breakdown]:
+    """The cycle-time breakdown of each window, computed as soon as the pull requests arrive
+    (while the other connections' queries are still running)."""
+    pull_requests = await deployed_pull_request_times(db, resolved, windows)
+    return [cycle_time_breakdown(times) if times else _NO_BREAKDOWN for times in pull_requests]
+
+
 async def _gather_inputs(
     session: AsyncSession,
     db: Database,
     resolved: ResolvedScope,
-    window: Window,
-    bucket: Bucket | None,
+    windows: Sequence[Window],
     *,
     rules: DeploymentRules | None,
     attribution_window: timedelta,
     parallel: bool,
-) -> tuple[dict[datetime | None, LeadTimeSample], dict[datetime | None, list[PullRequestTimes]], Delivery]:
-    """Lead-time samples, deployed pull requests and deliveries for one scope and window.
+) -> tuple[list[LeadTimeSample], list[Breakdown], Delivery]:
+    """Lead-time samples and cycle-time breakdowns per window, and the deliveries of all.
 
-    With ``parallel`` (and a session bound to an engine) the lead-time and pull-request queries
-    run on a second pooled connection while the session's connection loads deployments and
-    incidents and Python analyses them: the two halves cost about the same, so a report takes
-    roughly one of them instead of both.
+    With ``parallel`` (and a session bound to an engine) the three are fetched concurrently: the
+    lead-time percentiles (all PostgreSQL work) and the pull requests (then summarised in
+    Python) each on a pooled side connection, the deployments and incidents on the session's.
+    Python's share -- the breakdown, collapsing and classifying deployments -- then runs while
+    PostgreSQL sorts, so a report costs roughly its longest part instead of the sum of all.
     """
-    async with side_database(session) if parallel else nullcontext() as side:
-        if side is None:
-            samples = await lead_time_samples(db, resolved, window, bucket)
-            pull_requests = await deployed_pull_request_times(db, resolved, window, bucket)
-            delivery = await load_delivery(
-                db, resolved, window, rules=rules, attribution_window=attribution_window
-            )
-            return samples, pull_requests, delivery
-        database_side = asyncio.create_task(_lead_times_and_pull_requests(side, resolved, window, bucket))
-        try:
-            delivery = await load_delivery(
-                db, resolved, window, rules=rules, attribution_window=attribution_window
-            )
-        except BaseException:
-            # Not a TaskGroup: callers get the original exception, not an ExceptionGroup.
-            database_side.cancel()
-            await asyncio.wait([database_side])
-            raise
-        samples, pull_requests = await database_side
-        return samples, pull_requests, delivery
+    covering = _covering(windows)
+    if parallel:
+        async with side_database(session) as lead_db, side_database(session) as pull_request_db:
+            if lead_db is not None and pull_request_db is not None:
+                lead_times = asyncio.create_task(lead_time_samples(lead_db, resolved, windows))
+                breakdowns = asyncio.create_task(_breakdowns(pull_request_db, resolved, windows))
+                try:
+                    delivery = await load_delivery(
+                        db, resolved, covering, rules=rules, attribution_window=attribution_window
+                    )
+                    return await lead_times, await breakdowns, delivery
+                finally:
+                    # Whatever failed, the side queries finish before their connections go back
+                    # to the pool (cancelling a running asyncpg query leaves the connection
+                    # busy); their own errors are reported through the awaits above.
+                    await asyncio.wait([lead_times, breakdowns])
+                    for task in (lead_times, breakdowns):
+                        if not task.cancelled():
+                            task.exception()  # retrieved: no "never retrieved" warning
+    samples = await lead_time_samples(db, resolved, windows)
+    breakdown_list = await _breakdowns(db, resolved, windows)
+    delivery = await load_delivery(db, resolved, covering, rules=rules, attribution_window=attribution_window)
+    return samples, breakdown_list, delivery
 
 
-async def _lead_times_and_pull_requests(
-    db: Database, resolved: ResolvedScope, window: Window, bucket: Bucket | None
-) -> tuple[dict[datetime | None, LeadTimeSample], dict[datetime | None, list[PullRequestTimes]]]:
-    """The two queries whose work is all in PostgreSQL, one after the other on one connection."""
-    samples = await lead_time_samples(db, resolved, window, bucket)
-    return samples, await deployed_pull_request_times(db, resolved, window, bucket)
+async def _dora_for(
+    session: AsyncSession,
+    db: Database,
+    resolved: ResolvedScope,
+    windows: Sequence[Window],
+    *,
+    benchmark: int,
+    rules: DeploymentRules | None,
+    attribution_window: timedelta,
+    day_zone: tzinfo,
+    parallel: bool,
+) -> list[dict[str, MetricResult]]:
+    _check_benchmark(benchmark)
+    if not windows:
+        return []
+    samples, breakdowns, delivery = await _gather_inputs(
+        session, db, resolved, windows, rules=rules, attribution_window=attribution_window, parallel=parallel
+    )
+    return [
+        _dora_results(delivery, sample, breakdown, window, benchmark=benchmark, day_zone=day_zone)
+        for window, sample, breakdown in zip(windows, samples, breakdowns, strict=True)
+    ]
+
+
+async def dora_windows(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    scope: MetricScope,
+    windows: Sequence[Window],
+    benchmark: int = DEFAULT_BENCHMARK,
+    rules: DeploymentRules | None = None,
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
+    day_zone: tzinfo = UTC,
+    parallel: bool = True,
+) -> tuple[ResolvedScope, list[dict[str, MetricResult]]]:
+    """Every DORA metric for each of ``windows`` (in order), loading and analysing the scope's
+    deployments and incidents once for all of them -- a summary with its previous period, or
+    the buckets of a trend. Windows that do not overlap share one lead-time query."""
+    db = await Database.of(session)
+    resolved = await resolve_scope(db, organization_id, scope)
+    results = await _dora_for(
+        session,
+        db,
+        resolved,
+        windows,
+        benchmark=benchmark,
+        rules=rules,
+        attribution_window=attribution_window,
+        day_zone=day_zone,
+        parallel=parallel,
+    )
+    return resolved, results
 
 
 async def dora_report(
@@ -175,30 +246,20 @@ async def dora_report(
     ``rules`` (from the Integration) decide which deployment rows are separate services and
     what a hotfix marks as failed; ``attribution_window`` bounds incident → deployment
     inference; ``day_zone`` is where a "deployment day" starts. ``parallel`` runs the lead-time
-    query on a second connection of the session's engine (see
+    and pull-request queries on two more connections of the session's engine (see
     :func:`~doraflow.metrics.loaders.side_database`); pass ``False`` to use only the session's.
     Raises :class:`ScopeNotFoundError`, and ``ValueError`` for an unknown benchmark.
     """
-    _check_benchmark(benchmark)
-    db = await Database.of(session)
-    resolved = await resolve_scope(db, organization_id, scope)
-    samples, pull_requests, delivery = await _gather_inputs(
+    resolved, (metrics,) = await dora_windows(
         session,
-        db,
-        resolved,
-        window,
-        None,
+        organization_id=organization_id,
+        scope=scope,
+        windows=[window],
+        benchmark=benchmark,
         rules=rules,
         attribution_window=attribution_window,
-        parallel=parallel,
-    )
-    metrics = _dora_results(
-        delivery,
-        samples.get(None, _EMPTY_SAMPLE),
-        pull_requests.get(None, []),
-        window,
-        benchmark=benchmark,
         day_zone=day_zone,
+        parallel=parallel,
     )
     return DoraReport(resolved, window, benchmark, metrics)
 
@@ -206,14 +267,14 @@ async def dora_report(
 def bucket_windows(window: Window, bucket: Bucket) -> list[tuple[Window, bool]]:
     """The calendar buckets (UTC) covering ``window``, each cut to the window, with whether it
     was cut (``partial``). Days start at midnight, weeks on Monday, months on the 1st."""
-    start = window.start
+    start = window.start.astimezone(UTC)
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     if bucket is Bucket.DAY:
-        cursor = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        cursor = day
     elif bucket is Bucket.WEEK:
-        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
         cursor = day - timedelta(days=day.weekday())
     else:
-        cursor = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        cursor = day.replace(day=1)
     buckets: list[tuple[Window, bool]] = []
     while cursor < window.end:
         if bucket is Bucket.DAY:
@@ -247,40 +308,77 @@ async def dora_trend(
     deployment's failure is judged the same way in the trend and in the report; lead time is
     one grouped query. Each point's metrics are exactly :func:`dora_report`'s over that bucket.
     """
-    _check_benchmark(benchmark)
     bucket = Bucket(bucket)
-    db = await Database.of(session)
-    resolved = await resolve_scope(db, organization_id, scope)
-    samples, pull_requests, delivery = await _gather_inputs(
+    pieces = bucket_windows(window, bucket)
+    resolved, results = await dora_windows(
         session,
-        db,
-        resolved,
-        window,
-        bucket,
+        organization_id=organization_id,
+        scope=scope,
+        windows=[piece for piece, _ in pieces],
+        benchmark=benchmark,
         rules=rules,
         attribution_window=attribution_window,
+        day_zone=day_zone,
         parallel=parallel,
     )
-    points: list[TrendPoint] = []
-    for piece, partial in bucket_windows(window, bucket):
-        key = _bucket_key(piece.start, bucket)
-        metrics = _dora_results(
-            delivery,
-            samples.get(key, _EMPTY_SAMPLE),
-            pull_requests.get(key, []),
-            piece,
+    points = tuple(
+        TrendPoint(piece.start, piece.end, partial, metrics)
+        for (piece, partial), metrics in zip(pieces, results, strict=True)
+    )
+    return DoraTrend(resolved, window, benchmark, bucket, points)
+
+
+# --------------------------------------------------------------------------------------------
+# The API's MetricsSource (doraflow.api.services.analytics), backed by this module
+# --------------------------------------------------------------------------------------------
+
+
+class RepositoriesScope(Protocol):
+    """A scope as the API resolves it: an organization, optionally narrowed to some of its
+    repositories (``None``: all of them; ``()``: none)."""
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    @property
+    def repository_ids(self) -> tuple[uuid.UUID, ...] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLayerMetricsSource:
+    """The API's ``MetricsSource`` protocol implemented with the query layer.
+
+    ``dora`` answers several windows from one load of deployments and incidents; ``flow``
+    answers one. A scope narrowed to repositories has no work items (they are linked to people,
+    not repositories): pass a :class:`MetricScope` with the team to :func:`flow_report` for a
+    team's work-item and sprint metrics.
+    """
+
+    rules: DeploymentRules | None = None
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW
+    parallel: bool = True
+
+    async def dora(
+        self, session: AsyncSession, scope: RepositoriesScope, windows: Sequence[Window], *, benchmark: int
+    ) -> list[Mapping[str, MetricResult]]:
+        db = await Database.of(session)
+        resolved = await resolve_repositories(db, scope.organization_id, scope.repository_ids)
+        results = await _dora_for(
+            session,
+            db,
+            resolved,
+            windows,
             benchmark=benchmark,
-            day_zone=day_zone,
+            rules=self.rules,
+            attribution_window=self.attribution_window,
+            day_zone=UTC,
+            parallel=self.parallel,
         )
-        points.append(TrendPoint(piece.start, piece.end, partial, metrics))
-    return DoraTrend(resolved, window, benchmark, bucket, tuple(points))
+        return list(results)
 
-
-def _bucket_key(moment: datetime, bucket: Bucket) -> datetime:
-    """The ``date_trunc(bucket, moment, 'UTC')`` PostgreSQL groups by."""
-    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if bucket is Bucket.DAY:
-        return day
-    if bucket is Bucket.WEEK:
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
+    async def flow(
+        self, session: AsyncSession, scope: RepositoriesScope, window: Window
+    ) -> Mapping[str, MetricResult]:
+        db = await Database.of(session)
+        resolved = await resolve_repositories(db, scope.organization_id, scope.repository_ids)
+        return await flow_metrics(db, resolved, window)

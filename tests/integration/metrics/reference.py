@@ -8,7 +8,6 @@ layer computes (SQL percentiles, bounded history, stored flags) must equal this.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 
 from doraflow.metrics import (
@@ -55,13 +54,10 @@ async def sql_lead_time(
     db: Database, scope: ResolvedScope, window: Window, benchmark: int = 2023
 ) -> MetricResult:
     """The query layer's lead time: SQL percentiles plus the pure breakdown and result."""
-    sample = (await lead_time_samples(db, scope, window)).get(None)
-    pull_requests = (await deployed_pull_request_times(db, scope, window)).get(None, [])
+    (sample,) = await lead_time_samples(db, scope, [window])
+    (pull_requests,) = await deployed_pull_request_times(db, scope, [window])
     return lead_time_result(
-        None if sample is None else sample.distribution,
-        Counter() if sample is None else sample.counts,
-        cycle_time_breakdown(pull_requests),
-        benchmark=benchmark,
+        sample.distribution, sample.counts, cycle_time_breakdown(pull_requests), benchmark=benchmark
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -25,6 +26,7 @@ from doraflow.metrics import (
     DoraReport,
     MetricResult,
     MetricScope,
+    QueryLayerMetricsSource,
     ScopeNotFoundError,
     Tier,
     Window,
@@ -277,3 +279,52 @@ async def test_another_organization_sharing_names_shas_and_ids_changes_nothing(
         finally:
             await engine.dispose()
     assert reports[0] == reports[1]
+
+
+@dataclass(frozen=True)
+class ApiScope:
+    """The API's `MetricsScope` shape (doraflow.api.services.analytics)."""
+
+    organization_id: uuid.UUID
+    repository_ids: tuple[uuid.UUID, ...] | None = None
+
+
+async def test_the_api_metrics_source_answers_several_windows_like_separate_reports(
+    generated: tuple[async_sessionmaker[AsyncSession], Dataset],
+) -> None:
+    sessions, dataset = generated
+    current = Window(SPEC.end - timedelta(days=30), SPEC.end)
+    previous = Window(current.start - timedelta(days=30), current.start)
+    overlapping = Window(current.start - timedelta(days=10), current.end)
+    team = dataset.team_ids[0]
+    async with sessions() as session:
+        db = await Database.of(session)
+        team_repositories = await resolve_scope(db, dataset.organization_id, MetricScope.team(team))
+    source = QueryLayerMetricsSource()
+    for api_scope, scope in (
+        (ApiScope(dataset.organization_id), MetricScope.organization()),
+        (ApiScope(dataset.organization_id, team_repositories.repository_ids), MetricScope.team(team)),
+    ):
+        async with sessions() as session:
+            answers = await source.dora(session, api_scope, [current, previous, overlapping], benchmark=2021)
+        for window, answer in zip([current, previous, overlapping], answers, strict=True):
+            async with sessions() as session:
+                report = await dora_report(
+                    session,
+                    organization_id=dataset.organization_id,
+                    scope=scope,
+                    window=window,
+                    benchmark=2021,
+                )
+            assert {name: result.to_dict() for name, result in answer.items()} == {
+                name: result.to_dict() for name, result in report.metrics.items()
+            }
+        async with sessions() as session:
+            flow = await source.flow(session, api_scope, current)
+        assert flow["pull_request_throughput"].value is not None
+    # Another organization's repositories are dropped, never read.
+    async with sessions() as session:
+        (answer,) = await source.dora(
+            session, ApiScope(dataset.organization_id, (uuid.uuid4(),)), [current], benchmark=2023
+        )
+    assert answer["deployment_frequency"].value is None
