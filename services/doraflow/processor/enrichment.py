@@ -130,9 +130,10 @@ FROM (
         JOIN commits c2 ON c2.repository_id = a.repository_id AND c2.pull_request_number = a.pr_number
         UNION
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
-        FROM unnest($4::uuid[], $5::int[]) AS a(repository_id, pr_number)
+        FROM unnest($4::uuid[], $5::int[], $6::bool[]) AS a(repository_id, pr_number, any_state)
         JOIN pull_requests p ON p.repository_id = a.repository_id AND p.pr_number = a.pr_number
         JOIN commits c2 ON c2.repository_id = p.repository_id AND c2.commit_sha = p.merge_commit_sha
+        WHERE a.any_state OR NOT c2.represented_by_pull_request
     ) t
     CROSS JOIN LATERAL ({
     COMMIT_ENRICHMENT.format(
@@ -178,10 +179,18 @@ class CommitRefresh:
 
     deployments: set[uuid.UUID] = field(default_factory=set)  # changed: the commits they shipped
     deployed_pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # their commits
-    pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # their merge commits
+    pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # changed: their merge commit
+    # Pull requests that got commits: their merge commit, unless already represented (more commits
+    # cannot make it less so).
+    committed_pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.deployments or self.deployed_pull_requests or self.pull_requests)
+        return bool(
+            self.deployments
+            or self.deployed_pull_requests
+            or self.pull_requests
+            or self.committed_pull_requests
+        )
 
 
 async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
@@ -189,7 +198,8 @@ async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
     of pull requests whose first deployment changed (they inherit it), and of the merge commits
     of pull requests that changed or got commits (whether their work is represented)."""
     deployed = sorted(refresh.deployed_pull_requests)
-    merged = sorted(refresh.pull_requests | refresh.deployed_pull_requests)
+    changed = refresh.pull_requests | refresh.deployed_pull_requests
+    merged = sorted(changed | refresh.committed_pull_requests)
     await conn.execute(
         REFRESH_COMMITS,
         sorted(refresh.deployments),
@@ -197,6 +207,7 @@ async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
         [n for _, n in deployed],
         [r for r, _ in merged],
         [n for _, n in merged],
+        [key in changed for key in merged],
     )
 
 

@@ -59,7 +59,12 @@ class Changes:
 
 # --- git facts ----------------------------------------------------------------------------------
 
+# Returns the rows inserted or changed, whether they existed before (`previous` is the table before
+# this statement) and whether they count (a successful production deployment).
 UPSERT_DEPLOYMENTS = """
+WITH previous AS (
+    SELECT id FROM deployments WHERE id = ANY($1::uuid[])
+), upserted AS (
 INSERT INTO deployments AS d (id, time, organization_id, repository_id, source, external_id, service,
                               environment, is_production, status, finished_at, duration_seconds,
                               deployed_by, revision, is_hotfix, is_rollback, url)
@@ -81,7 +86,9 @@ WHERE (COALESCE(EXCLUDED.finished_at, EXCLUDED.time), EXCLUDED.status <> 'in_pro
       (EXCLUDED.repository_id, EXCLUDED.service, EXCLUDED.environment, EXCLUDED.is_production,
        EXCLUDED.status, EXCLUDED.finished_at, EXCLUDED.duration_seconds, EXCLUDED.deployed_by,
        EXCLUDED.revision, EXCLUDED.is_hotfix, EXCLUDED.is_rollback, EXCLUDED.url)
-RETURNING d.id
+RETURNING d.id, d.status = 'success' AND d.is_production AS counts
+)
+SELECT u.id, u.counts, p.id IS NOT NULL AS existed FROM upserted u LEFT JOIN previous p USING (id)
 """
 INSERT_DEPLOYMENT_COMMITS = """
 WITH inserted AS (
@@ -111,8 +118,9 @@ async def deployments(
     people: dict[PersonKey, uuid.UUID],
 ) -> list[DeploymentRef]:
     """Upsert deployments and the commits they shipped; return the deployments whose links may
-    have changed: those inserted or changed (status, time, …) and those that shipped a commit not
-    recorded before. A replayed deployment returns nothing, so a replay re-links nothing."""
+    have changed: those changed (status, time, …) or new and counting (a successful production
+    deployment), and those that shipped a commit not recorded before. A new deployment that does
+    not count (failed, staging) cannot change a link; a replayed one returns nothing at all."""
     if not plan.deployments:
         return []
     cols: list[list[Any]] = [[] for _ in range(17)]
@@ -150,9 +158,14 @@ async def deployments(
         refs[deployment_id] = DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.started_at)
         for sha in sorted(plan.deployment_shas.get(key, ())):
             _append(links, (deployment_id, sha, repo_id))
-    changed = {row["id"] for row in await conn.fetch(UPSERT_DEPLOYMENTS, *cols)}
+    changed: set[uuid.UUID] = set()
+    inert: set[uuid.UUID] = set()  # new and not counting: it cannot change any link
+    for row in await conn.fetch(UPSERT_DEPLOYMENTS, *cols):
+        (changed if row["counts"] or row["existed"] else inert).add(row["id"])
     if links[0]:
-        changed |= {row["deployment_id"] for row in await conn.fetch(INSERT_DEPLOYMENT_COMMITS, *links)}
+        changed |= {
+            row["deployment_id"] for row in await conn.fetch(INSERT_DEPLOYMENT_COMMITS, *links)
+        } - inert
     return [refs[deployment_id] for deployment_id in sorted(changed)]
 
 
@@ -692,7 +705,7 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
 
     deployed = await deployments(conn, plan, orgs, repos, people)
     refresh = enrichment.CommitRefresh(deployments={d.id for d in deployed})
-    refresh.pull_requests |= await commits(conn, plan, orgs, repos, people)
+    refresh.committed_pull_requests = await commits(conn, plan, orgs, repos, people)
     reviewed = await reviews(conn, plan, orgs, repos, people)
     await pull_requests(conn, plan, orgs, repos, people, refresh)
     if deployed:
