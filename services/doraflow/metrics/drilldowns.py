@@ -24,7 +24,7 @@ from typing import Final, Generic, Literal, TypeVar, get_args
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doraflow.metrics.deployments import DeploymentOutcome, DeploymentRules
-from doraflow.metrics.dora import PullRequestTimes, pull_request_stages
+from doraflow.metrics.dora import PullRequestStages, PullRequestTimes, pull_request_stages
 from doraflow.metrics.incidents import DEFAULT_ATTRIBUTION_WINDOW, IncidentAttribution
 from doraflow.metrics.loaders import Database, Record, load_delivery, resolve_scope
 from doraflow.metrics.records import Window
@@ -146,20 +146,28 @@ _PULL_REQUEST_SELECTIONS: Final = {
     "merged": "p.merged_at >= $2 AND p.merged_at < $3",
 }
 
-_PULL_REQUEST_SQL: Final = """
-SELECT p.repository_id, r.name, p.pr_number, p.title, p.author_id, coalesce(dv.name, dv.email), p.state,
-       p.time,
+# What sorting needs, for every pull request of the selection (~10^4 in a 90-day window of a
+# large organization); the rest of a row is fetched for the page only.
+_PULL_REQUEST_KEYS_SQL: Final = """
+SELECT p.repository_id, p.pr_number, p.time,
        coalesce(p.first_commit_at, (
            SELECT min(o.time) FROM commits o
            WHERE o.repository_id = p.repository_id AND o.pull_request_number = p.pr_number
              AND NOT o.is_merge AND o.commit_sha IS DISTINCT FROM p.merge_commit_sha
        )),
-       p.first_review_at, p.merged_at, p.first_deployed_at, p.first_deployment_id, p.merge_commit_sha,
-       p.lines_added, p.lines_deleted, p.files_changed, p.commits_count, p.reviews_count, p.review_comments
+       p.first_review_at, p.merged_at, p.first_deployed_at, p.lines_added, p.lines_deleted
 FROM pull_requests p
+WHERE p.repository_id = ANY($1::uuid[]) AND {selection}
+"""
+
+_PULL_REQUEST_DETAILS_SQL: Final = """
+SELECT p.repository_id, p.pr_number, r.name, p.title, p.author_id, coalesce(dv.name, dv.email), p.state,
+       p.first_deployment_id, p.merge_commit_sha, p.files_changed, p.commits_count, p.reviews_count,
+       p.review_comments
+FROM unnest($1::timestamptz[], $2::uuid[], $3::int[]) AS x(time, repository_id, pr_number)
+JOIN pull_requests p ON p.time = x.time AND p.repository_id = x.repository_id AND p.pr_number = x.pr_number
 JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN developers dv ON dv.id = p.author_id
-WHERE p.repository_id = ANY($1::uuid[]) AND {selection}
 """
 
 # Per pull request of a page: its changes (own commits and, when it has none, its merge/squash
@@ -170,76 +178,106 @@ SELECT repository_id, pr_number, count(*) FILTER (WHERE lead >= 0),
 FROM (
     SELECT x.repository_id, x.pr_number,
            date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
+    FROM unnest($1::uuid[], $2::int[]) AS x(repository_id, pr_number)
+    JOIN commits c ON c.repository_id = x.repository_id AND c.pull_request_number = x.pr_number
+    WHERE c.first_deployed_at IS NOT NULL AND NOT c.is_merge AND NOT c.represented_by_pull_request
+    UNION ALL
+    -- a merge/squash commit collected without its PR number (GitHub's default branch)
+    SELECT x.repository_id, x.pr_number,
+           date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time)
     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
          AS x(repository_id, pr_number, sha, shipped)
-    JOIN commits c ON c.repository_id = x.repository_id
-     AND (c.pull_request_number = x.pr_number
-          OR (c.first_deployed_at = x.shipped AND c.commit_sha = x.sha AND c.pull_request_number IS NULL))
-    WHERE c.first_deployed_at IS NOT NULL AND NOT c.is_merge AND NOT c.represented_by_pull_request
-    OFFSET 0
+    JOIN commits c ON c.repository_id = x.repository_id AND c.first_deployed_at = x.shipped
+     AND c.commit_sha = x.sha AND c.pull_request_number IS NULL
+    WHERE NOT c.is_merge AND NOT c.represented_by_pull_request
 ) AS changes
 GROUP BY repository_id, pr_number
 """
 
 
-def _pull_request_item(row: Record) -> PullRequestItem:
-    opened, first_commit, first_review, merged, shipped = row[7], row[8], row[9], row[10], row[11]
-    coding = pickup = review = deploy = total = None
-    if merged is not None:
-        times = PullRequestTimes(
-            opened.timestamp(),
-            merged.timestamp(),
-            _epoch(first_commit),
-            _epoch(first_review),
-            shipped.timestamp() if shipped is not None else merged.timestamp(),
-        )
-        stages = pull_request_stages(times)
-        coding, pickup, review = stages.coding, stages.pickup, stages.review
-        if shipped is not None:
-            deploy, total = stages.deploy, stages.total
+@dataclass(frozen=True, slots=True)
+class _PullRequestKey:
+    """One pull request of the selection, with its stages: enough to sort and page."""
+
+    row: Record  # repository_id, pr_number, opened, first commit, first review, merged, deployed, +, -
+    stages: PullRequestStages | None
+
+    @property
+    def deployed(self) -> bool:
+        return self.row[6] is not None
+
+
+def _pull_request_key(row: Record) -> _PullRequestKey:
+    opened, first_commit, first_review, merged, shipped = row[2], row[3], row[4], row[5], row[6]
+    if merged is None:
+        return _PullRequestKey(row, None)
+    times = PullRequestTimes(
+        opened.timestamp(),
+        merged.timestamp(),
+        _epoch(first_commit),
+        _epoch(first_review),
+        shipped.timestamp() if shipped is not None else merged.timestamp(),
+    )
+    return _PullRequestKey(row, pull_request_stages(times))
+
+
+def _pull_request_item(key: _PullRequestKey, details: Record) -> PullRequestItem:
+    row, stages = key.row, key.stages
+    deployed = key.deployed and stages is not None
     return PullRequestItem(
         repository_id=row[0],
-        repository=row[1],
-        number=row[2],
-        title=row[3],
-        author_id=row[4],
-        author=row[5],
-        state=row[6],
-        opened_at=opened,
-        first_commit_at=first_commit,
-        first_review_at=first_review,
-        merged_at=merged,
-        first_deployed_at=shipped,
-        first_deployment_id=row[12],
-        merge_commit_sha=row[13],
-        lines_added=row[14],
-        lines_deleted=row[15],
-        files_changed=row[16],
-        commits_count=row[17],
-        reviews_count=row[18],
-        review_comments=row[19],
-        coding_seconds=coding,
-        pickup_seconds=pickup,
-        review_seconds=review,
-        deploy_seconds=deploy,
-        cycle_time_seconds=total,
+        repository=details[2],
+        number=row[1],
+        title=details[3],
+        author_id=details[4],
+        author=details[5],
+        state=details[6],
+        opened_at=row[2],
+        first_commit_at=row[3],
+        first_review_at=row[4],
+        merged_at=row[5],
+        first_deployed_at=row[6],
+        first_deployment_id=details[7],
+        merge_commit_sha=details[8],
+        lines_added=row[7],
+        lines_deleted=row[8],
+        files_changed=details[9],
+        commits_count=details[10],
+        reviews_count=details[11],
+        review_comments=details[12],
+        coding_seconds=None if stages is None else stages.coding,
+        pickup_seconds=None if stages is None else stages.pickup,
+        review_seconds=None if stages is None else stages.review,
+        deploy_seconds=stages.deploy if deployed and stages is not None else None,
+        cycle_time_seconds=stages.total if deployed and stages is not None else None,
     )
 
 
-_PULL_REQUEST_SORT_KEYS: Final[dict[str, Callable[[PullRequestItem], SortValue]]] = {
-    "first_deployed_at": lambda item: _epoch(item.first_deployed_at),
-    "merged_at": lambda item: _epoch(item.merged_at),
-    "opened_at": lambda item: item.opened_at.timestamp(),
-    "cycle_time": lambda item: item.cycle_time_seconds,
-    "coding_time": lambda item: item.coding_seconds,
-    "pickup_time": lambda item: item.pickup_seconds,
-    "review_time": lambda item: item.review_seconds,
-    "deploy_time": lambda item: item.deploy_seconds,
-    "size": lambda item: (
-        None
-        if item.lines_added is None and item.lines_deleted is None
-        else float((item.lines_added or 0) + (item.lines_deleted or 0))
-    ),
+def _stage(name: str) -> Callable[[_PullRequestKey], SortValue]:
+    def key(entry: _PullRequestKey) -> SortValue:
+        if entry.stages is None or (name in ("deploy", "total") and not entry.deployed):
+            return None
+        value: float | None = getattr(entry.stages, name)
+        return value
+
+    return key
+
+
+def _size(entry: _PullRequestKey) -> SortValue:
+    added, deleted = entry.row[7], entry.row[8]
+    return None if added is None and deleted is None else float((added or 0) + (deleted or 0))
+
+
+_PULL_REQUEST_SORT_KEYS: Final[dict[str, Callable[[_PullRequestKey], SortValue]]] = {
+    "first_deployed_at": lambda entry: _epoch(entry.row[6]),
+    "merged_at": lambda entry: _epoch(entry.row[5]),
+    "opened_at": lambda entry: entry.row[2].timestamp(),
+    "cycle_time": _stage("total"),
+    "coding_time": _stage("coding"),
+    "pickup_time": _stage("pickup"),
+    "review_time": _stage("review"),
+    "deploy_time": _stage("deploy"),
+    "size": _size,
 }
 
 
@@ -268,22 +306,31 @@ async def list_pull_requests(
     db = await Database.of(session)
     resolved = await resolve_scope(db, organization_id, scope)
     rows = await db.fetch(
-        _PULL_REQUEST_SQL.format(selection=_PULL_REQUEST_SELECTIONS[selection]),
+        _PULL_REQUEST_KEYS_SQL.format(selection=_PULL_REQUEST_SELECTIONS[selection]),
         list(resolved.repository_ids),
         window.start,
         window.end,
     )
-    items = [_pull_request_item(row) for row in rows]
     page = _paginate(
-        items,
+        [_pull_request_key(row) for row in rows],
         _PULL_REQUEST_SORT_KEYS[sort],
-        lambda item: f"{item.repository_id}#{item.number:010d}",
+        lambda entry: f"{entry.row[0]}#{entry.row[1]:010d}",
         sort=sort,
         descending=descending,
         limit=limit,
         cursor=cursor,
     )
-    return Page(await _with_changes(db, page.items), page.next_cursor, page.total, sort, descending)
+    details = {
+        (row[0], row[1]): row
+        for row in await db.fetch(
+            _PULL_REQUEST_DETAILS_SQL,
+            [entry.row[2] for entry in page.items],
+            [entry.row[0] for entry in page.items],
+            [entry.row[1] for entry in page.items],
+        )
+    }
+    items = [_pull_request_item(entry, details[(entry.row[0], entry.row[1])]) for entry in page.items]
+    return Page(await _with_changes(db, items), page.next_cursor, page.total, sort, descending)
 
 
 async def _with_changes(db: Database, page: list[PullRequestItem]) -> list[PullRequestItem]:

@@ -130,27 +130,45 @@ async def lead_time_samples(
     """The lead-time sample of each window, in order (empty samples for windows without any
     change first deployed in them)."""
     samples = [LeadTimeSample() for _ in windows]
-    for layer in disjoint_layers(windows):
-        query = _query(_LEAD_TIME_SQL, "c.first_deployed_at", len(layer))
-        for position, count, percentiles, mean, negative, merges, represented in await db.fetch(
-            query, *_arguments(scope, windows, layer)
-        ):
-            counts: Counter[str] = Counter()
-            for name, value in (
-                ("negative_lead_times_excluded", negative),
-                ("merge_commits_not_counted", merges),
-                ("squash_commits_represented_by_pr_commits", represented),
-            ):
-                if value:
-                    counts[name] = value
-            distribution = None
-            if count:
-                minimum, median, p75, p90, maximum = percentiles
-                distribution = Distribution(
-                    count=count, median=median, p75=p75, p90=p90, mean=mean, minimum=minimum, maximum=maximum
-                )
-            samples[layer[position - 1]] = LeadTimeSample(distribution, counts)
+    for group in disjoint_layers(windows):
+        # A few large windows (a summary and its previous period) are cheaper one by one: the
+        # grouped form must sort all rows by window before the percentile sorts.
+        layers = [[index] for index in group] if len(group) <= _SEPARATE_UP_TO else [group]
+        for layer in layers:
+            await _lead_time_layer(db, scope, windows, layer, samples)
     return samples
+
+
+_SEPARATE_UP_TO: Final = 4
+
+
+async def _lead_time_layer(
+    db: Database,
+    scope: ResolvedScope,
+    windows: Sequence[Window],
+    layer: list[int],
+    samples: list[LeadTimeSample],
+) -> None:
+    """One query for the non-overlapping windows ``layer`` (indexes into ``windows``, sorted by
+    start); fills their entries of ``samples``."""
+    query = _query(_LEAD_TIME_SQL, "c.first_deployed_at", len(layer))
+    rows = await db.fetch(query, *_arguments(scope, windows, layer))
+    for position, count, percentiles, mean, negative, merges, represented in rows:
+        counts: Counter[str] = Counter()
+        for name, value in (
+            ("negative_lead_times_excluded", negative),
+            ("merge_commits_not_counted", merges),
+            ("squash_commits_represented_by_pr_commits", represented),
+        ):
+            if value:
+                counts[name] = value
+        distribution = None
+        if count:
+            minimum, median, p75, p90, maximum = percentiles
+            distribution = Distribution(
+                count=count, median=median, p75=p75, p90=p90, mean=mean, minimum=minimum, maximum=maximum
+            )
+        samples[layer[position - 1]] = LeadTimeSample(distribution, counts)
 
 
 # Merged PRs whose merge/squash commit first reached production in a window, as epoch seconds,

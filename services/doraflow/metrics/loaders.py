@@ -101,13 +101,14 @@ class Database:
 
 @asynccontextmanager
 async def side_database(session: AsyncSession) -> AsyncIterator[Database | None]:
-    """A second connection from the session's engine pool, for a query to run concurrently with
+    """Another connection from the session's engine pool, for a query to run concurrently with
     the session's own (``None`` when the session is not bound to an engine).
 
     Why: the lead-time percentiles keep one PostgreSQL backend busy for tens of milliseconds;
     meanwhile the session's connection loads deployments and incidents and Python analyses them,
-    so a report costs roughly the longer of the two rather than their sum. The side connection
-    has its own read-only transaction (same ``SET LOCAL`` settings), rolled back on exit.
+    so a report costs roughly its longest part rather than the sum. The side connection has its
+    own read-only transaction (same ``SET LOCAL`` settings), rolled back on exit; it reads
+    committed data, as the session's own statements do (READ COMMITTED).
     """
     engine = session.bind
     if not isinstance(engine, AsyncEngine):
@@ -508,6 +509,3 @@ async def load_pull_requests(
         for row in rows
     ]
 
-
-def rows_by_id(rows: Sequence[Record]) -> dict[str, Record]:
-    return {str(row[0]): row for row in rows}
