@@ -48,6 +48,7 @@ __all__ = [
     "DeliveryAnalysis",
     "PullRequestStages",
     "PullRequestTimes",
+    "PullRequestTimesTuple",
     "analyse_delivery",
     "change_failure_rate",
     "cycle_time_breakdown",
@@ -378,7 +379,12 @@ class PullRequestStages(NamedTuple):
     deployed_before_merge: bool
 
 
-def pull_request_stages(times: PullRequestTimes) -> PullRequestStages:
+# A pull request's timestamps as a plain tuple in :class:`PullRequestTimes` order (what the query
+# layer zips from its column arrays, without building a named tuple per pull request).
+PullRequestTimesTuple = tuple[float, float, float | None, float | None, float]
+
+
+def pull_request_stages(times: PullRequestTimesTuple) -> PullRequestStages:
     """Coding, pickup, review and deploy time of one merged, deployed pull request.
 
     The one definition of the stages, used by the breakdown of lead time and by the pull
@@ -428,7 +434,7 @@ def pull_request_stages(times: PullRequestTimes) -> PullRequestStages:
     )
 
 
-def cycle_time_breakdown(pull_requests: Iterable[PullRequestTimes]) -> dict[str, JSONValue]:
+def cycle_time_breakdown(pull_requests: Iterable[PullRequestTimesTuple]) -> dict[str, JSONValue]:
     """``details.cycle_time_breakdown`` of lead time: per stage median/p75/p90/mean over the
     given pull requests (the caller selects them: merged PRs whose merge/squash commit first
     reached production in the window), plus the counts of PRs a stage could not be timed for."""

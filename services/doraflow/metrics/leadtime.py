@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from doraflow.metrics.dora import PullRequestTimes
+from doraflow.metrics.dora import PullRequestTimesTuple
 from doraflow.metrics.loaders import Database
 from doraflow.metrics.records import Window
 from doraflow.metrics.report import ResolvedScope
@@ -201,13 +201,13 @@ GROUP BY window_index
 
 async def deployed_pull_request_times(
     db: Database, scope: ResolvedScope, windows: Sequence[Window]
-) -> list[list[PullRequestTimes]]:
+) -> list[list[PullRequestTimesTuple]]:
     """The input of :func:`~doraflow.metrics.dora.cycle_time_breakdown`, per window.
 
     Fetched as one array per column and window: decoding five ``float8[]`` is a few
     milliseconds, decoding ~10^4 rows of five values each is several times that.
     """
-    result: list[list[PullRequestTimes]] = [[] for _ in windows]
+    result: list[list[PullRequestTimesTuple]] = [[] for _ in windows]
     for layer in disjoint_layers(windows):
         query = _PULL_REQUEST_TIMES_SQL.format(
             window_of="1" if len(layer) == 1 else _WINDOW_OF.format(column="p.first_deployed_at"),
@@ -217,6 +217,6 @@ async def deployed_pull_request_times(
             query, *_arguments(scope, windows, layer)
         ):
             result[layer[position - 1]] = list(
-                map(PullRequestTimes, opened, merged, first_commit, first_review, shipped)
+                zip(opened, merged, first_commit, first_review, shipped, strict=True)
             )
     return result

@@ -508,4 +508,3 @@ async def load_pull_requests(
         )
         for row in rows
     ]
-
