@@ -35,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from benchmarks.datasets import DatasetSpec, provision, server_url
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.settings import Settings
-from doraflow.metrics import MetricScope, Window, dora_report
-from doraflow.metrics.loaders import Database
+from doraflow.metrics import MetricScope, Window, dora_report, leadtime
+from doraflow.metrics.loaders import Database, resolve_scope
 
 TARGET_MS = 100.0
 
@@ -78,7 +78,28 @@ async def time_reports(
     return samples
 
 
-async def benchmark(url: str, spec: DatasetSpec, runs: int) -> None:
+async def explain(
+    sessions: async_sessionmaker[AsyncSession], organization_id: uuid.UUID, window: Window
+) -> None:
+    """The plans of the two large queries (lead time, deployed pull requests), with timings."""
+    async with sessions() as session:
+        db = await Database.of(session)
+        scope = await resolve_scope(db, organization_id, MetricScope.organization())
+        for label, template, column in (
+            ("lead time", leadtime._LEAD_TIME_SQL, "c.first_deployed_at"),
+            ("deployed pull requests", leadtime._PULL_REQUEST_TIMES_SQL, "p.first_deployed_at"),
+        ):
+            query = leadtime._query(template, column, 1)
+            rows = await db.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS) " + query, *leadtime._arguments(scope, [window], [0])
+            )
+            print(f"plan, {label}:")
+            for (line,) in rows:
+                if "Filter:" not in line and "Index Cond:" not in line:
+                    print(f"    {line}")
+
+
+async def benchmark(url: str, spec: DatasetSpec, runs: int, *, show_plans: bool = False) -> None:
     engine = create_engine(Settings(), url=url)
     sessions = create_session_factory(engine)
     try:
@@ -113,6 +134,8 @@ async def benchmark(url: str, spec: DatasetSpec, runs: int) -> None:
         await time_reports(
             sessions, organization_id, organization + team_scopes, window, 2, parallel=True
         )  # warm-up
+        if show_plans:
+            await explain(sessions, organization_id, window)
         print(f"load average before: {load_average()}", flush=True)
         results: dict[str, list[float]] = {}
         for parallel in (True, False):
@@ -143,7 +166,7 @@ async def drop_database(server: str, url: str) -> None:
 async def run(arguments: argparse.Namespace) -> None:
     spec = DatasetSpec()
     if arguments.database_url:
-        await benchmark(arguments.database_url, spec, arguments.runs)
+        await benchmark(arguments.database_url, spec, arguments.runs, show_plans=arguments.explain)
         return
     async with server_url() as server:
         started = time.perf_counter()
@@ -155,7 +178,7 @@ async def run(arguments: argparse.Namespace) -> None:
             flush=True,
         )
         try:
-            await benchmark(provisioned.url, spec, arguments.runs)
+            await benchmark(provisioned.url, spec, arguments.runs, show_plans=arguments.explain)
         finally:
             if arguments.keep:
                 print(f"kept: {provisioned.url} (a pgserver started here stops with this process)")
@@ -169,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=25, help="runs per mode for the organization scope")
     parser.add_argument("--database-url", help="an existing database holding the dataset (skip generation)")
+    parser.add_argument("--explain", action="store_true", help="print the plans of the large queries")
     parser.add_argument("--keep", action="store_true", help="print the database URL instead of forgetting it")
     # `python -m benchmarks` calls main() with no arguments (its own argv names benchmarks).
     arguments = parser.parse_args(argv if argv is not None else [])
