@@ -240,6 +240,9 @@ class Commit(Base):
     message: Mapped[str | None] = mapped_column(Text)
     is_merge: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     pull_request_number: Mapped[int | None] = mapped_column(Integer)
+    # The merge or squash commit of a pull request that stands for the PR's own commits in lead time
+    # (docs/metrics.md, "How the database computes it"); set by the processor.
+    represented_by_pull_request: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Enrichment: the first production deployment that shipped this commit (lead time for changes).
     first_deployment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     first_deployed_at: Mapped[datetime | None]

@@ -40,8 +40,12 @@ class Settings(BaseSettings):
     rate_limit_per_ip: int = Field(default=600, ge=1, description="requests per window per endpoint and IP")
     rate_limit_per_key: int = Field(default=600, ge=1, description="requests per window per endpoint and key")
     rate_limit_window_seconds: int = Field(default=60, ge=1)
-    processor_batch_size: int = Field(default=2000, ge=1)
+    processor_batch_size: int = Field(default=5000, ge=1)
     processor_linger_ms: int = Field(default=200, ge=0)
+    processor_retry_max_seconds: float = Field(default=30.0, gt=0, description="cap of the database back-off")
+    processor_rollup_refresh_seconds: float = Field(default=60.0, gt=0, description="materialized views")
+    processor_cache_invalidation_seconds: float = Field(default=1.0, ge=0, description="coalescing interval")
+    processor_statistics_seconds: float = Field(default=5.0, gt=0, description="ANALYZE during bulk loads")
 
     # The operator: where the API is, and what it gives the collector Deployments it creates.
     api_url: str = Field(default="http://doraflow-api:8080", description="API service, for the operator")

@@ -52,19 +52,12 @@ class ProcessorConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessorConfig:
-        def opt(name: str, default: float) -> float:
-            value = getattr(settings, name, None)
-            return default if value is None else float(value)
-
-        defaults = cls()
         return cls(
             topic_prefix=settings.kafka_topic_prefix,
             batch_size=settings.processor_batch_size,
             linger_ms=settings.processor_linger_ms,
-            retry_max_seconds=opt("processor_retry_max_seconds", defaults.retry_max_seconds),
-            rollup_refresh_seconds=opt("processor_rollup_refresh_seconds", defaults.rollup_refresh_seconds),
-            cache_invalidation_seconds=opt(
-                "processor_cache_invalidation_seconds", defaults.cache_invalidation_seconds
-            ),
-            statistics_seconds=opt("processor_statistics_seconds", defaults.statistics_seconds),
+            retry_max_seconds=settings.processor_retry_max_seconds,
+            rollup_refresh_seconds=settings.processor_rollup_refresh_seconds,
+            cache_invalidation_seconds=settings.processor_cache_invalidation_seconds,
+            statistics_seconds=settings.processor_statistics_seconds,
         )

@@ -129,7 +129,8 @@ async def deployments(
     for key, staged in plan.deployments.items():
         d = staged.data
         org_id = orgs[staged.organization].id
-        deployment_id = natural_id("deployment", org_id, staged.source, d.deployment_id)
+        # Scoped by repository (DeploymentData.natural_key): two repositories' `v1.0.0` tags differ.
+        deployment_id = natural_id("deployment", org_id, staged.source, d.natural_key())
         repo_id = repos[staged.repository] if staged.repository is not None else None
         service = d.service or (d.repository.service or d.repository.name if d.repository else None) or "-"
         duration = (

@@ -24,15 +24,6 @@ from doraflow.processor.validation import Accepted, validate
 from tests.testenv.postgres import _dsn
 from tests.unit.processor import factories as f
 
-# Indexes the processor's look-ups rely on that the migrations do not create yet (requested as
-# migration 0003); created here so the tests exercise the intended plans.
-PROCESSOR_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_commits_commit_sha ON commits (commit_sha)",
-    "CREATE INDEX IF NOT EXISTS ix_pull_requests_repository_id_pr_number "
-    "ON pull_requests (repository_id, pr_number)",
-    "CREATE INDEX IF NOT EXISTS ix_pull_requests_merge_commit_sha ON pull_requests (merge_commit_sha)",
-)
-
 TABLES = (
     "organizations",
     "repositories",
@@ -58,9 +49,6 @@ async def prepare_database(url: str) -> None:
     engine = create_engine(Settings(), url=url)
     try:
         await migrate.upgrade(engine)
-        async with engine.begin() as connection:
-            for statement in PROCESSOR_INDEXES:
-                await connection.execute(text(statement))
     finally:
         await engine.dispose()
 

@@ -80,8 +80,8 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
         "incidents": 1,
     }
     org = natural_id("organization", f.ORG)
-    d1 = natural_id("deployment", org, "github", "d-1")
-    d2 = natural_id("deployment", org, "github", "d-2")
+    d1 = natural_id("deployment", org, "github", f.deployment_key("d-1"))
+    d2 = natural_id("deployment", org, "github", f.deployment_key("d-2"))
     rows = await query(engine, "SELECT commit_sha, first_deployment_id FROM commits")
     firsts: dict[object, object] = dict(rows)  # type: ignore[arg-type]
     assert firsts == {
@@ -177,7 +177,7 @@ async def test_incident_attribution_does_not_depend_on_arrival_order(make_databa
             rows = await query(engine, "SELECT external_id, deployment_id, attribution FROM incidents")
             got = {external_id: (deployment, attribution) for external_id, deployment, attribution in rows}
             assert got == {
-                name: (natural_id("deployment", org, "github", d) if d else None, how)
+                name: (natural_id("deployment", org, "github", f.deployment_key(d)) if d else None, how)
                 for name, (d, how) in expected.items()
             }
         finally:

@@ -256,3 +256,9 @@ def message(
         encode(data, organization=organization),
         0,
     )
+
+
+def deployment_key(deployment_id: str, repository: RepositoryRef | None = None) -> str:
+    """The natural key the processor derives a deployment's row id from (scoped by repository)."""
+    ref = repository or repo()
+    return f"{ref.provider}:{ref.id}:{deployment_id}"
