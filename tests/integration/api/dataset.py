@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from doraflow.core import models as m
+from doraflow.metrics.enrichment import refresh_lead_time_enrichment
+from doraflow.metrics.loaders import Database
 
 REPOSITORIES = [
     ("acme/checkout", "checkout"),
@@ -291,5 +293,9 @@ async def seed_dataset(
 
     async with factory() as session:
         session.add_all(rows)
+        await session.flush()
+        # What the processor would have derived from these rows: each commit's and pull request's
+        # first production deployment (the lead-time columns the metrics query layer reads).
+        await refresh_lead_time_enrichment(await Database.of(session), organization_id)
         await session.commit()
     return data
