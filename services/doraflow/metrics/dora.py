@@ -303,20 +303,12 @@ def lead_time_result(
         **{key: counts[key] for key in sorted(counts)},
         "cycle_time_breakdown": dict(breakdown),
     }
-    if summary is None:
-        return MetricResult.unavailable(
-            name, unit, "no changes reached production in the window", benchmark=benchmark, details=details
-        )
-    details["mean"] = summary.mean
-    return MetricResult(
-        name=name,
-        value=summary.median,
-        unit=unit,
-        tier=tier_for(name, summary.median, benchmark),
-        sample_size=summary.count,
-        median=summary.median,
-        p75=summary.p75,
-        p90=summary.p90,
+    return MetricResult.from_distribution(
+        name,
+        unit,
+        summary,
+        "no changes reached production in the window",
+        tier=tier_for(name, summary.median, benchmark) if summary else None,
         benchmark=benchmark,
         details=details,
     )
@@ -636,23 +628,17 @@ def failed_deployment_recovery_time(
         **_no_tier_note(name, benchmark),
     }
     summary = describe(durations)
-    if summary is None:
-        reason = (
-            "no failed deployments in the window"
-            if not failed
-            else f"none of the {len(failed)} failed deployments in the window has recovered"
-        )
-        return MetricResult.unavailable(name, unit, reason, benchmark=benchmark, details=details)
-    details["mean"] = summary.mean
-    return MetricResult(
-        name=name,
-        value=summary.median,
-        unit=unit,
-        tier=tier_for(name, summary.median, benchmark),
-        sample_size=summary.count,
-        median=summary.median,
-        p75=summary.p75,
-        p90=summary.p90,
+    reason = (
+        "no failed deployments in the window"
+        if not failed
+        else f"none of the {len(failed)} failed deployments in the window has recovered"
+    )
+    return MetricResult.from_distribution(
+        name,
+        unit,
+        summary,
+        reason,
+        tier=tier_for(name, summary.median, benchmark) if summary else None,
         benchmark=benchmark,
         details=details,
     )
@@ -693,20 +679,12 @@ def time_to_restore_service(
         **_no_tier_note(name, benchmark),
     }
     summary = describe(durations)
-    if summary is None:
-        return MetricResult.unavailable(
-            name, unit, "no incidents were resolved in the window", benchmark=benchmark, details=details
-        )
-    details["mean"] = summary.mean
-    return MetricResult(
-        name=name,
-        value=summary.median,
-        unit=unit,
-        tier=tier_for(name, summary.median, benchmark),
-        sample_size=summary.count,
-        median=summary.median,
-        p75=summary.p75,
-        p90=summary.p90,
+    return MetricResult.from_distribution(
+        name,
+        unit,
+        summary,
+        "no incidents were resolved in the window",
+        tier=tier_for(name, summary.median, benchmark) if summary else None,
         benchmark=benchmark,
         details=details,
     )

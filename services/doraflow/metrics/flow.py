@@ -49,21 +49,7 @@ def _merged_in(pull_requests: Iterable[PullRequest], window: Window) -> list[Pul
 def _distribution_result(
     name: str, unit: str, values: list[float], empty_reason: str, details: dict[str, JSONValue]
 ) -> MetricResult:
-    summary = describe(values)
-    if summary is None:
-        return MetricResult.unavailable(name, unit, empty_reason, details=details)
-    details["mean"] = summary.mean
-    return MetricResult(
-        name=name,
-        value=summary.median,
-        unit=unit,
-        tier=None,
-        sample_size=summary.count,
-        median=summary.median,
-        p75=summary.p75,
-        p90=summary.p90,
-        details=details,
-    )
+    return MetricResult.from_distribution(name, unit, describe(values), empty_reason, details=details)
 
 
 def pull_request_throughput(pull_requests: Iterable[PullRequest], window: Window) -> MetricResult:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
+from doraflow.metrics.stats import Distribution
 from doraflow.metrics.tiers import Tier
 
 __all__ = ["JSONValue", "MetricResult"]
@@ -74,6 +75,37 @@ class MetricResult:
         plain = _plain(self.details)
         assert isinstance(plain, dict)
         object.__setattr__(self, "details", MappingProxyType(plain))
+
+    @classmethod
+    def from_distribution(
+        cls,
+        name: str,
+        unit: str,
+        summary: Distribution | None,
+        empty_reason: str,
+        *,
+        tier: Tier | None = None,
+        benchmark: int | None = None,
+        details: dict[str, JSONValue] | None = None,
+    ) -> MetricResult:
+        """A duration-like metric reported as its median with p75/p90 (and the mean in `details`),
+        or unavailable with `empty_reason` when the sample is empty."""
+        details = details if details is not None else {}
+        if summary is None:
+            return cls.unavailable(name, unit, empty_reason, benchmark=benchmark, details=details)
+        details["mean"] = summary.mean
+        return cls(
+            name=name,
+            value=summary.median,
+            unit=unit,
+            tier=tier,
+            sample_size=summary.count,
+            median=summary.median,
+            p75=summary.p75,
+            p90=summary.p90,
+            benchmark=benchmark,
+            details=details,
+        )
 
     @classmethod
     def unavailable(
