@@ -936,19 +936,16 @@ class _GraphQL:
         if method is None:
             return {"errors": [{"message": f"fake GitHub does not know operation {operation!r}"}]}
         if (
-            operation == "CommitHistory"
-            and self.fake.legacy_schema
+            self.fake.legacy_schema
+            and "changedFilesIfAvailable" in query
             and "changedFilesIfAvailable: changedFiles" not in query
         ):
             return {
                 "errors": [
                     {
                         "path": [
-                            "query CommitHistory",
-                            "repository",
-                            "object",
-                            "history",
-                            "nodes",
+                            f"query {operation}",
+                            *_COMMIT_PATHS.get(operation, ()),
                             "changedFilesIfAvailable",
                         ],
                         "extensions": {
@@ -1188,7 +1185,7 @@ class _GraphQL:
                 "hasNextPage": offset + first < len(p.commits),
                 "endCursor": _cursor(offset + len(page)) if page else None,
             },
-            "nodes": [{"commit": {"oid": s, "authoredDate": iso(repo.commits[s].authored_at)}} for s in page],
+            "nodes": [{"commit": self.commit(repo.commits[s])} for s in page],  # PullRequestCommit.commit
         }
 
     def reviews(self, p: PullRequest, first: int, after: str | None) -> Json:
@@ -1212,6 +1209,14 @@ class _GraphQL:
                 for r in page
             ],
         }
+
+
+# Where an operation selects Commit fields, for the error an old schema reports about them.
+_COMMIT_PATHS: dict[str, tuple[str, ...]] = {
+    "CommitHistory": ("repository", "object", "history", "nodes"),
+    "PullRequests": ("repository", "pullRequests", "nodes", "commits", "nodes", "commit"),
+    "PullRequestCommits": ("repository", "pullRequest", "commits", "nodes", "commit"),
+}
 
 
 def _first(variables: Json, name: str) -> int:

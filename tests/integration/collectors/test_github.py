@@ -97,6 +97,9 @@ def build_acme() -> Acme:
     c5 = commit(api, "c5", "Feature B (#2)", bob, ago(5))
     c6 = commit(api, "c6", "hotfix: null check in handler", bob, ago(3))
     p3a = commit(api, "p3a", "Feature C", bob, ago(2), main=False)
+    p4a = commit(api, "p4a", "Abandoned idea", carol, ago(15), main=False)
+    api.commits[p1a].parents = [c2]  # the feature branch starts at c2
+    api.commits[p1b].parents = [p1a]
     api.add_pull(
         PullRequest(1, "Feature A", alice, ago(12), ago(10), "MERGED", ago(10), ago(10), c3, "feature-a",
                     commits=[p1a, p1b], reviews=[Review(11, bob, "APPROVED", ago(10, 2), 0)])
@@ -112,7 +115,7 @@ def build_acme() -> Acme:
                     ])
     )  # fmt: skip
     api.add_pull(PullRequest(3, "Feature C", bob, ago(2), ago(1), head_ref="feature-c", commits=[p3a]))
-    api.add_pull(PullRequest(4, "Abandoned", None, ago(16), ago(14), "CLOSED", None, ago(14), commits=[]))
+    api.add_pull(PullRequest(4, "Abandoned", None, ago(16), ago(14), "CLOSED", None, ago(14), commits=[p4a]))
     api.deployments += [
         Deployment(101, c2, "production", ago(19), alice, statuses=[
             DeploymentStatus(1, "in_progress", ago(19)),
@@ -284,6 +287,19 @@ async def test_pull_requests_with_reviews_squash_merge_and_review_comments(acme:
         await github.aclose()
     repo, alice, bob, carol = acme.api, acme.people["alice"], acme.people["bob"], acme.people["carol"]
     web = "https://github.com/acme/api/pull"
+
+    def branch_commit(
+        key: str, message: str, who: Person, days: float, number: int, parent: str
+    ) -> CommitData:
+        """A merged pull request's own commit: off the default branch after a squash merge."""
+        return CommitData(
+            repository=ref(repo), sha=sha(repo, key),
+            author=PersonRef(email=who.email, name=who.name, username=who.login),
+            authored_at=ago(days) - timedelta(minutes=30), committed_at=ago(days), message=message,
+            additions=3, deletions=0, files_changed=1, parents=[sha(repo, parent)] if parent else [],
+            pull_request_number=number,
+        )  # fmt: skip
+
     assert events == [
         PullRequestData(
             repository=ref(repo), number=3, title="Feature C", author=person(bob), state="open",
@@ -306,6 +322,7 @@ async def test_pull_requests_with_reviews_squash_merge_and_review_comments(acme:
             repository=ref(repo), pull_request_number=2, review_id="23", reviewer=person(carol),
             state="approved", submitted_at=ago(5, 12), comments_count=0,
         ),
+        branch_commit("p2a", "Feature B", bob, 7, 2, ""),
         PullRequestData(
             repository=ref(repo), number=1, title="Feature A", author=person(alice), state="merged",
             created_at=ago(12), updated_at=ago(10), merged_at=ago(10), closed_at=ago(10),
@@ -317,10 +334,15 @@ async def test_pull_requests_with_reviews_squash_merge_and_review_comments(acme:
             repository=ref(repo), pull_request_number=1, review_id="11", reviewer=person(bob),
             state="approved", submitted_at=ago(10, 2), comments_count=0,
         ),
+        # The squash-merged #1's two branch commits, with their authored times: lead time starts there.
+        branch_commit("p1a", "WIP feature A", alice, 12, 1, "c2"),
+        branch_commit("p1b", "Finish feature A", alice, 11, 1, "p1a"),
+        # Closed without merging: its commit shipped nothing, so it is not published (nor #3's, open).
         PullRequestData(
             repository=ref(repo), number=4, title="Abandoned", author=PersonRef(username="ghost"),
-            state="closed", created_at=ago(16), updated_at=ago(14), closed_at=ago(14), head_branch="feature",
-            base_branch="main",
+            state="closed", created_at=ago(16), updated_at=ago(14), closed_at=ago(14),
+            first_commit_at=ago(15) - timedelta(minutes=30), commit_shas=[sha(repo, "p4a")],
+            head_branch="feature", base_branch="main",
             additions=10, deletions=2, changed_files=1, review_comments=0, url=f"{web}/4",
         ),
     ]  # fmt: skip
@@ -424,6 +446,13 @@ async def test_paging_across_pages_and_overflowing_nested_connections(url: str, 
         1 for r in repo.pulls[500].reviews if r.author != repo.pulls[500].author
     )  # 50 with the page + one PullRequestReviews page, the author's own left out
     assert len(batches) == 10
+    # A merged pull request's own commits come with its page (and overflow pages): no extra calls.
+    commits_of_pulls = [e for e in events if isinstance(e, CommitData)]
+    merged = {p.number: p for p in repo.pulls.values() if p.state == "MERGED"}
+    assert 0 < len(merged) < len(repo.pulls)
+    assert sorted((c.pull_request_number, c.sha) for c in commits_of_pulls) == sorted(
+        {(number, s) for number, p in merged.items() for s in p.commits}
+    )
     assert pr_calls == 10 + 2 + 2  # 10 pages; #400 and #800 overflow commits, #500 and #1000 reviews
     assert acme.fake.calls["graphql PullRequestCommits"] == 2
     assert acme.fake.calls["graphql PullRequestReviews"] == 2
@@ -532,7 +561,7 @@ async def test_graphql_rate_limit_in_a_200_is_waited_out(acme: Acme, url: str) -
         waited = time.monotonic() - started
     finally:
         await github.aclose()
-    assert len(events) == 7
+    assert len(events) == 10  # 4 pull requests, 3 reviews, 3 commits of the merged ones
     assert waited >= 1.0
     assert acme.fake.violations == 0
 
@@ -619,6 +648,17 @@ async def test_old_enterprise_schema_without_changed_files_if_available(acme: Ac
         await github.aclose()
     assert len(events) == 6
     assert all(isinstance(e, CommitData) and e.files_changed == 1 for e in events)
+    github = client(url)  # a pull request's commits select the same fields: the legacy variant too
+    try:
+        events, _, _ = await drain(github, await scope_of(github, "acme/api"), Resource.PULL_REQUESTS)
+    finally:
+        await github.aclose()
+    commits = [e for e in events if isinstance(e, CommitData)]
+    assert [(c.sha, c.pull_request_number, c.files_changed) for c in commits] == [
+        (sha(acme.api, "p2a"), 2, 1),
+        (sha(acme.api, "p1a"), 1, 1),
+        (sha(acme.api, "p1b"), 1, 1),
+    ]
 
 
 async def test_expired_statuses_fall_back_to_the_deployment_state(acme: Acme, url: str) -> None:

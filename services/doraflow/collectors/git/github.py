@@ -3,10 +3,11 @@
 What goes where, and why:
 
 * **GraphQL v4 for bulk history.** One `PullRequests` page returns 100 pull requests with their
-  reviews, review-comment counts, commit SHAs and merge information; REST would need two more calls
+  reviews, review-comment counts, own commits and merge information; REST would need two more calls
   per pull request. Nested connections that overflow (a pull request with more than 100 commits or
   50 reviews) are paged on their own, so the common case stays at ~10 calls per 1,000 pull requests.
-  Commits come from `history(since:)` on the default branch with additions/deletions/changed files.
+  Commits come from `history(since:)` on the default branch with additions/deletions/changed files,
+  and a merged pull request's own commits (the same fields) from its page, with its number.
   Tags (the last deployment fallback) also come from GraphQL because REST's tag listing has no dates.
 * **REST v3 where GraphQL has no equivalent**: repository listing for scope globs, deployments and
   their statuses, Actions workflow runs, and compare (deployment → shipped commits).
@@ -442,7 +443,7 @@ class GitHubClient(SourceClient):
         while True:
             data = await self._query_page(
                 "PullRequests",
-                lambda: q.PULL_REQUESTS,
+                lambda: q.PULL_REQUESTS_LEGACY if self._legacy_schema else q.PULL_REQUESTS,
                 {
                     "owner": owner,
                     "name": name,
@@ -483,15 +484,19 @@ class GitHubClient(SourceClient):
             return
 
     async def _pull_request_events(self, scope: str, repo: RepositoryRef, node: Json) -> list[EventData]:
-        """The pull request and its reviews. Reviews by the pull request's own author (replies in
-        review threads show up as COMMENTED reviews) and pending drafts are not code reviews:
-        counting them would make every answered thread look like a first review."""
+        """The pull request, its reviews and, once merged, its own commits. Reviews by the pull
+        request's own author (replies in review threads show up as COMMENTED reviews) and pending
+        drafts are not code reviews: counting them would make every answered thread look like a first
+        review. A merged pull request's commits are published with `pull_request_number`: a squash
+        merge leaves them off the default branch, and lead time starts at them, not at the squash
+        commit. An open or closed-unmerged pull request's commits shipped nothing."""
         owner, name = _split(scope)
         number = node["number"]
         commits = list(node["commits"]["nodes"])
         if node["commits"]["pageInfo"]["hasNextPage"]:
+            query = q.PULL_REQUEST_COMMITS_LEGACY if self._legacy_schema else q.PULL_REQUEST_COMMITS
             commits += await self._rest_of(
-                "PullRequestCommits", q.PULL_REQUEST_COMMITS, owner, name, number, "commits",
+                "PullRequestCommits", query, owner, name, number, "commits",
                 node["commits"]["pageInfo"]["endCursor"], scope,
             )  # fmt: skip
         reviews = list(node["reviews"]["nodes"])
@@ -549,7 +554,11 @@ class GitHubClient(SourceClient):
             review_comments=review_comments,
             url=node.get("url"),
         )
-        return [pull_request, *review_events]
+        commit_events: list[EventData] = []
+        if pull_request.state == "merged":
+            nodes = {c["commit"]["oid"]: c["commit"] for c in commits if c.get("commit")}
+            commit_events = [_commit_event(repo, commit, number) for commit in nodes.values()]
+        return [pull_request, *review_events, *commit_events]
 
     async def _rest_of(
         self,
@@ -1101,7 +1110,7 @@ def _scope_ref(repo: Json) -> ScopeRef:
     )
 
 
-def _commit_event(repo: RepositoryRef, node: Json) -> CommitData:
+def _commit_event(repo: RepositoryRef, node: Json, pull_request_number: int | None = None) -> CommitData:
     parents = (node.get("parents") or {}).get("nodes") or []
     return CommitData(
         repository=repo,
@@ -1114,6 +1123,7 @@ def _commit_event(repo: RepositoryRef, node: Json) -> CommitData:
         deletions=node.get("deletions"),
         files_changed=node.get("changedFilesIfAvailable"),
         parents=[parent["oid"] for parent in parents],
+        pull_request_number=pull_request_number,
     )
 
 

@@ -12,7 +12,8 @@ so the client can shrink a page when GitHub times out on a heavy query.
 
 Field names follow GitHub's GraphQL reference (objects Commit, PullRequest, PullRequestReview,
 PageInfo, RateLimit, Ref, Tag). `changedFilesIfAvailable` replaced `changedFiles` on Commit; older
-Enterprise Server versions only know the latter, hence the `_LEGACY` variant that aliases it.
+Enterprise Server versions only know the latter, hence the `_LEGACY` variants that alias it (every
+operation that selects commit fields: the history and a pull request's own commits).
 """
 
 from __future__ import annotations
@@ -61,9 +62,19 @@ COMMIT_HISTORY_LEGACY = _COMMIT_HISTORY.format(
 _PERSON = "author { login ... on User { name } }"
 
 _REVIEW_NODE = f"databaseId id state submittedAt {_PERSON} comments {{ totalCount }}"
-_PR_COMMIT_NODE = "commit { oid authoredDate }"
+# A pull request's own commits carry the same fields as the default branch's history: a squash-merged
+# pull request's commits are published as commits of their own (lead time starts at them), and a
+# commit also on the default branch must not lose fields when it arrives from either side.
+_COMMIT_NODE = "__COMMIT_NODE__"  # where the commit selection goes in the pull-request operations
+_PR_COMMIT_NODE = "commit {{{commit_fields}        }}"
 
-PULL_REQUESTS = f"""
+
+def _with_commit_fields(document: str, changed_files: str) -> str:
+    fields = _COMMIT_FIELDS.format(changed_files=changed_files)
+    return document.replace(_COMMIT_NODE, _PR_COMMIT_NODE.format(commit_fields=fields))
+
+
+_PULL_REQUESTS = f"""
 query PullRequests($owner: String!, $name: String!, $pageSize: Int!, $after: String,
                    $commitsFirst: Int!, $reviewsFirst: Int!) {{
   {RATE_LIMIT_FIELDS}
@@ -89,7 +100,7 @@ query PullRequests($owner: String!, $name: String!, $pageSize: Int!, $after: Str
         commits(first: $commitsFirst) {{
           totalCount
           pageInfo {{ hasNextPage endCursor }}
-          nodes {{ {_PR_COMMIT_NODE} }}
+          nodes {{ __COMMIT_NODE__ }}
         }}
         reviews(first: $reviewsFirst) {{
           totalCount
@@ -102,19 +113,26 @@ query PullRequests($owner: String!, $name: String!, $pageSize: Int!, $after: Str
 }}
 """
 
-PULL_REQUEST_COMMITS = f"""
+_PULL_REQUEST_COMMITS = f"""
 query PullRequestCommits($owner: String!, $name: String!, $number: Int!, $after: String, $pageSize: Int!) {{
   {RATE_LIMIT_FIELDS}
   repository(owner: $owner, name: $name) {{
     pullRequest(number: $number) {{
       commits(first: $pageSize, after: $after) {{
         pageInfo {{ hasNextPage endCursor }}
-        nodes {{ {_PR_COMMIT_NODE} }}
+        nodes {{ __COMMIT_NODE__ }}
       }}
     }}
   }}
 }}
 """
+
+PULL_REQUESTS = _with_commit_fields(_PULL_REQUESTS, "changedFilesIfAvailable")
+PULL_REQUESTS_LEGACY = _with_commit_fields(_PULL_REQUESTS, "changedFilesIfAvailable: changedFiles")
+PULL_REQUEST_COMMITS = _with_commit_fields(_PULL_REQUEST_COMMITS, "changedFilesIfAvailable")
+PULL_REQUEST_COMMITS_LEGACY = _with_commit_fields(
+    _PULL_REQUEST_COMMITS, "changedFilesIfAvailable: changedFiles"
+)
 
 PULL_REQUEST_REVIEWS = f"""
 query PullRequestReviews($owner: String!, $name: String!, $number: Int!, $after: String, $pageSize: Int!) {{
