@@ -523,6 +523,43 @@ async def test_pull_requests_with_participants_and_activity(base_url: str, fake:
             comments_count=2,
         ),
     ]
+    # a merged pull request's own commits, from the commits listing already read, with its number;
+    # none for the open or the declined one
+    commits = [e for e in events if isinstance(e, CommitData)]
+    assert sorted(commits, key=lambda c: c.pull_request_number or 0) == [
+        CommitData(
+            repository=API,
+            sha=sha(12),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com", username="ada"),
+            authored_at=dt(4),
+            message="Login form\n",
+            parents=[sha(11)],
+            pull_request_number=1,
+        ),
+        CommitData(
+            repository=API,
+            sha=sha(11),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com", username="ada"),
+            authored_at=dt(3, 8),
+            message="Login model\n",
+            parents=[sha(2)],
+            pull_request_number=1,
+        ),
+        CommitData(
+            repository=API,
+            sha=sha(61),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com", username="ada"),
+            authored_at=dt(11, 8),
+            message="Expire sessions after 1h\n",
+            parents=[sha(5)],
+            pull_request_number=2,
+        ),
+    ]
+    assert sha(31) not in {c.sha for c in commits}
+    # no extra calls: the repository lookup, one list page, activity and commits per pull request;
+    # no diffstat
+    assert len(fake.requests) == 1 + 1 + 2 * 4
+    assert not fake.calls("/diffstat/")
     listing = unquote(fake.calls("/pullrequests?")[0])
     assert "state=MERGED" in listing
     assert "state=OPEN" in listing
@@ -737,7 +774,7 @@ async def test_unknown_repository_fails_alone(base_url: str) -> None:
         except CollectorError as exc:
             errors[scope.name] = exc
     await bitbucket.aclose()
-    assert collected == {"acme/api": 4 + 3}
+    assert collected == {"acme/api": 4 + 3 + 3}  # pull requests, reviews, merged ones' own commits
     assert set(errors) == {"acme/missing", "ghost/*"}
     assert errors["acme/missing"].scope == "acme/missing"
     assert "spec.scope.repositories" in errors["acme/missing"].hint

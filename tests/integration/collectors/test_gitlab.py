@@ -502,6 +502,48 @@ async def test_merge_requests_with_approvals_and_notes(base_url: str, fake: Fake
             comments_count=2,
         ),
     ]
+    # a merged MR's own commits (the squash-merged !1's branch commits too), from the commits listing
+    # already read, with its iid; none for the open !3
+    commits = [e for e in events if isinstance(e, CommitData)]
+    assert sorted(commits, key=lambda c: c.pull_request_number or 0) == [
+        CommitData(
+            repository=API,
+            sha=sha(12),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com"),
+            authored_at=dt(4),
+            committed_at=dt(4),
+            message="Login form\n",
+            additions=1,
+            deletions=0,
+            parents=[sha(11)],
+            pull_request_number=1,
+        ),
+        CommitData(
+            repository=API,
+            sha=sha(11),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com"),
+            authored_at=dt(3, 8),
+            committed_at=dt(3, 8),
+            message="Login model\n",
+            additions=1,
+            deletions=0,
+            parents=[sha(2)],
+            pull_request_number=1,
+        ),
+        CommitData(
+            repository=API,
+            sha=sha(61),
+            author=PersonRef(name="Ada Lovelace", email="ada@example.com"),
+            authored_at=dt(11, 8),
+            committed_at=dt(11, 8),
+            message="Expire sessions after 1h\n",
+            additions=1,
+            deletions=0,
+            parents=[sha(5)],
+            pull_request_number=2,
+        ),
+    ]
+    assert sha(31) not in {c.sha for c in commits}
     assert cursor == {"since": "2026-03-20T12:00:00Z", "owed": None}
     # calls stay bounded: one list page plus commits, notes and approvals per merge request
     assert len(fake.requests) == 1 + 1 + 3 * 3

@@ -10,7 +10,8 @@ Bounds on API calls:
   `DIFFSTAT_PAGES` pages per commit (a vendoring commit with thousands of files gets no stats rather
   than dozens of calls). Commits beyond the budget are published without stats.
 - pull requests: only those updated since the cursor (`q=updated_on>=…`), each with its activity log
-  (approvals, change requests and comments with their times, the merge time) and its commits.
+  (approvals, change requests and comments with their times, the merge time) and its commits; a
+  merged pull request's own commits are published from that listing with its number (no diffstat).
 - deployments: the deployments list is read newest first and stopped at the cursor; each successful
   production deployment costs one `commits/{sha}?exclude={previous}` walk (at most `SHIPPED_PAGES`
   pages) to list what it shipped.
@@ -413,7 +414,7 @@ class BitbucketClient(SourceClient):
         reviews = _bitbucket_reviews(
             repository, number, author_key, activity, comments, pull.get("participants")
         )
-        return [pull_request, *reviews]
+        return [pull_request, *reviews, *_merged_commit_events(repository, pull_request, commits)]
 
     # ---- deployments ------------------------------------------------------------------------------
 
@@ -666,14 +667,39 @@ def _account_key(account: Mapping[str, Any]) -> str | None:
     return str(key) if key else None
 
 
+def _merged_commit_events(
+    repository: RepositoryRef, pull_request: PullRequestData, commits: Sequence[Mapping[str, Any]]
+) -> list[EventData]:
+    """A merged pull request's own commits, from the `/commits` listing already fetched, with its
+    number: a squash merge leaves them off the main branch, and lead time starts at them, not at the
+    squash commit. An open or declined pull request's commits shipped nothing. No diffstat calls, so
+    no line counts; a commit without a date is skipped."""
+    if pull_request.state != "merged":
+        return []
+    unique = {c["hash"]: c for c in commits if c.get("hash")}
+    return [
+        _commit_event(
+            repository, item, [p["hash"] for p in item.get("parents") or []], None, pull_request.number
+        )
+        for item in unique.values()
+        if parse_time_or_none(item.get("date"))
+    ]
+
+
 def _commit_event(
-    repository: RepositoryRef, item: Mapping[str, Any], parents: list[str], stats: tuple[int, int, int] | None
+    repository: RepositoryRef,
+    item: Mapping[str, Any],
+    parents: list[str],
+    stats: tuple[int, int, int] | None,
+    pull_request_number: int | None = None,
 ) -> CommitData:
     author = item.get("author") or {}
     name, email = parseaddr(author.get("raw") or "")
     user = author.get("user") or {}
     message = item.get("message")
     pull = PULL_REQUEST_REF.search(message or "")
+    if pull_request_number is None and pull:
+        pull_request_number = int(pull.group(1))
     authored = parse_time_or_none(item.get("date"))
     assert authored is not None
     return CommitData(
@@ -686,7 +712,7 @@ def _commit_event(
         deletions=stats[1] if stats else None,
         files_changed=stats[2] if stats else None,
         parents=parents,
-        pull_request_number=int(pull.group(1)) if pull else None,
+        pull_request_number=pull_request_number,
     )
 
 

@@ -7,7 +7,8 @@ below with the same shapes, while the GraphQL schema moved a lot between 13.x an
 Calls are bounded by the cursor: commits walk `last_head..default_branch` (a revision range, so a
 merge that brings in week-old commits is still seen, which a `since` date filter would miss); merge
 requests are listed newest-updated first with `updated_after`, and only those get their approvals,
-notes and commits fetched (three calls per changed MR); deployments are read per production
+notes and commits fetched (three calls per changed MR; a merged MR's own commits are published from
+that commit listing with its iid); deployments are read per production
 environment with `updated_after`, and each successful one is compared with the previous successful
 one of the same environment (one compare call) to list the commits it shipped.
 
@@ -366,7 +367,7 @@ class GitLabClient(SourceClient):
             review_comments=len(comments),
             url=mr.get("web_url"),
         )
-        return [pull_request, *reviews]
+        return [pull_request, *reviews, *_merged_commit_events(repository, pull_request, commits)]
 
     # ---- deployments ------------------------------------------------------------------------------
 
@@ -612,10 +613,32 @@ def _project_scope(project: Mapping[str, Any]) -> ScopeRef:
     )
 
 
-def _commit_event(repository: RepositoryRef, item: Mapping[str, Any]) -> CommitData:
+def _merged_commit_events(
+    repository: RepositoryRef, pull_request: PullRequestData, commits: Sequence[Mapping[str, Any]]
+) -> list[EventData]:
+    """A merged merge request's own commits, from the `/commits` listing already fetched, with its
+    iid: a squash merge leaves them off the default branch, and lead time starts at them, not at the
+    squash commit. An open or closed-unmerged merge request's commits shipped nothing. That listing
+    has no line stats, and its `parent_ids` is empty on some versions; a commit without a date is
+    skipped."""
+    if pull_request.state != "merged":
+        return []
+    unique = {c["id"]: c for c in commits if c.get("id")}
+    return [
+        _commit_event(repository, item, pull_request.number)
+        for item in unique.values()
+        if parse_time_or_none(item.get("authored_date")) or parse_time_or_none(item.get("created_at"))
+    ]
+
+
+def _commit_event(
+    repository: RepositoryRef, item: Mapping[str, Any], pull_request_number: int | None = None
+) -> CommitData:
     stats = item.get("stats") or {}
     message = item.get("message") or item.get("title")
     mr = MERGE_REQUEST_REF.search(message or "")
+    if pull_request_number is None and mr:
+        pull_request_number = int(mr.group(1))
     authored = parse_time_or_none(item.get("authored_date")) or parse_time_or_none(item.get("created_at"))
     assert authored is not None
     return CommitData(
@@ -628,7 +651,7 @@ def _commit_event(repository: RepositoryRef, item: Mapping[str, Any]) -> CommitD
         additions=stats.get("additions"),
         deletions=stats.get("deletions"),
         parents=list(item.get("parent_ids") or []),
-        pull_request_number=int(mr.group(1)) if mr else None,
+        pull_request_number=pull_request_number,
     )
 
 
