@@ -170,6 +170,9 @@ async def deployments(
     return [refs[deployment_id] for deployment_id in sorted(changed)]
 
 
+# A commit's content never changes (its SHA names it), but sources know different parts of it: the
+# default-branch history has line counts, a pull request's commit list may not. So a later, less
+# complete version never erases what an earlier one stored (COALESCE), like `transform` in a batch.
 # The lead-time columns are computed on insert (from what is stored so far) and otherwise only by
 # `enrichment.refresh_commits`: a later version of the commit must not overwrite them with a value
 # computed from less (an event without `pull_request_number`, say). Rows inserted or changed are
@@ -192,16 +195,19 @@ CROSS JOIN LATERAL ({
 }) e
 ON CONFLICT (time, repository_id, commit_sha) DO UPDATE SET
     organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id,
-    committed_at = EXCLUDED.committed_at, lines_added = EXCLUDED.lines_added,
-    lines_deleted = EXCLUDED.lines_deleted, files_changed = EXCLUDED.files_changed,
-    message = EXCLUDED.message, is_merge = EXCLUDED.is_merge,
+    committed_at = COALESCE(EXCLUDED.committed_at, c.committed_at),
+    lines_added = COALESCE(EXCLUDED.lines_added, c.lines_added),
+    lines_deleted = COALESCE(EXCLUDED.lines_deleted, c.lines_deleted),
+    files_changed = COALESCE(EXCLUDED.files_changed, c.files_changed),
+    message = COALESCE(EXCLUDED.message, c.message), is_merge = EXCLUDED.is_merge,
     pull_request_number = COALESCE(EXCLUDED.pull_request_number, c.pull_request_number)
 WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_deleted,
        c.files_changed, c.message, c.is_merge, c.pull_request_number)
       IS DISTINCT FROM
-      (EXCLUDED.organization_id, EXCLUDED.author_id, EXCLUDED.committed_at, EXCLUDED.lines_added,
-       EXCLUDED.lines_deleted, EXCLUDED.files_changed, EXCLUDED.message, EXCLUDED.is_merge,
-       COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
+      (EXCLUDED.organization_id, EXCLUDED.author_id, COALESCE(EXCLUDED.committed_at, c.committed_at),
+       COALESCE(EXCLUDED.lines_added, c.lines_added), COALESCE(EXCLUDED.lines_deleted, c.lines_deleted),
+       COALESCE(EXCLUDED.files_changed, c.files_changed), COALESCE(EXCLUDED.message, c.message),
+       EXCLUDED.is_merge, COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
 RETURNING c.repository_id, c.pull_request_number
 )
 SELECT DISTINCT repository_id, pull_request_number FROM upserted WHERE pull_request_number IS NOT NULL

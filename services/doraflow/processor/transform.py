@@ -9,7 +9,9 @@ in the same state:
 * pull requests: latest `updated_at`, then the further state (open < closed < merged);
 * deployments: latest of finished/started, then a final status over `in_progress`;
 * work items: latest `updated_at`; incidents: latest of resolved/created;
-* everything else (commits, reviews, sprints, transitions): the last one in the batch — the same
+* commits: the last one, keeping what an earlier version knew and the last one does not (line
+  counts, pull request number), as the storage upsert does;
+* everything else (reviews, sprints, transitions): the last one in the batch — the same
   item stays in one partition, so the last one read is the last one published.
 
 Values are also made storable: integers clamped to the column's range, text truncated to the
@@ -167,6 +169,9 @@ class PlanBuilder:
     def _commit(self, org: str, source: str, integration: str, data: Any, envelope: Any) -> None:
         repo = self._repository(org, data.repository, integration)
         author = self._person(org, data.repository.provider, data.author)
+        previous = self.plan.commits.get((repo, data.sha))
+        if previous is not None:
+            data = _merge_commit(previous.data, data)
         staged = Staged(data, org, source, integration, (self._position,), author, repo)
         self.plan.commits[(repo, data.sha)] = staged
 
@@ -237,3 +242,25 @@ def build_plan(events: Iterable[Accepted]) -> Plan:
     for accepted in events:
         builder.add(accepted)
     return builder.plan
+
+
+_COMMIT_KEPT_FIELDS = (
+    "committed_at",
+    "message",
+    "additions",
+    "deletions",
+    "files_changed",
+    "pull_request_number",
+)
+
+
+def _merge_commit(earlier: CommitData, later: CommitData) -> CommitData:
+    """`later`, with the fields it lacks taken from `earlier` (see the module docstring)."""
+    update: dict[str, Any] = {
+        name: getattr(earlier, name)
+        for name in _COMMIT_KEPT_FIELDS
+        if getattr(later, name) is None and getattr(earlier, name) is not None
+    }
+    if not later.parents and earlier.parents:
+        update["parents"] = earlier.parents
+    return later.model_copy(update=update) if update else later

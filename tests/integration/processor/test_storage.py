@@ -262,6 +262,30 @@ async def test_organization_aliases_merge_identities(ingest: Ingest, engine: Asy
     assert await query(engine, "SELECT count(DISTINCT author_id) FROM commits") == [(1,)]
 
 
+async def test_a_less_complete_version_of_a_commit_erases_nothing(make_database: MakeDatabase) -> None:
+    """The default branch knows line counts; a pull request's commit list may know only its number."""
+    from_history = f.commit(7, additions=12, deletions=3, files_changed=2)
+    from_pull_request = f.commit(
+        7, additions=None, deletions=None, files_changed=None, message=None, pull_request_number=4
+    )
+    for arrangement in (
+        [[from_history], [from_pull_request]],
+        [[from_pull_request], [from_history]],
+        [[from_history, from_pull_request]],
+        [[from_pull_request, from_history]],
+    ):
+        ingest, engine = await fresh(make_database)
+        try:
+            await ingest(*arrangement)
+            rows = await query(
+                engine,
+                "SELECT lines_added, lines_deleted, files_changed, message, pull_request_number FROM commits",
+            )
+            assert rows == [(12, 3, 2, "change 7", 4)], arrangement
+        finally:
+            await engine.dispose()
+
+
 async def test_reviews_and_pull_requests_in_any_order(make_database: MakeDatabase) -> None:
     author = PersonRef(username="dev1")
     events: list[EventData] = [
