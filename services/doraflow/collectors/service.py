@@ -8,16 +8,11 @@ webhook sources that match the integration's provider (see `webhooks`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -35,7 +30,7 @@ from doraflow.core.resources import (
     ResourceError,
     load_resources,
 )
-from doraflow.core.service import add_service_endpoints
+from doraflow.core.service import add_service_endpoints, serve, stop_on_signals
 from doraflow.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -176,16 +171,6 @@ def _delivery_id(request: Request) -> str | None:
     return None
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the collector decides what SIGTERM means (finish
-    the batch, save the cursor), and uvicorn's re-raise of the signal after shutdown would kill the
-    process before the runtime has drained."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def run_collector(
     settings: Settings,
     integration: Integration,
@@ -224,14 +209,11 @@ async def run_collector(
     )
     secret = webhook_secret if webhook_secret is not None else load_webhook_secret()
     done = stop if stop is not None else asyncio.Event()
-    restore = _handle_signals(done) if stop is None else (lambda: None)
-    server: _Server | None = None
+    restore = stop_on_signals(done) if stop is None else (lambda: None)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(runtime.run(done), name="collector-runtime")]
     if port is not None:
         app = create_app(runtime, webhook_secret=secret, webhook_debounce=webhook_debounce)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
-        server = _Server(config)
-        tasks.append(asyncio.create_task(_serve(server, host, port), name="collector-http"))
+        tasks.append(asyncio.create_task(serve(app, host, port, stop=done), name="collector-http"))
     logger.info(
         "collector process starting",
         extra={"integration": integration.key, "provider": client.provider, "port": port},
@@ -241,8 +223,6 @@ async def run_collector(
         await asyncio.wait([stop_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
     finally:
         done.set()
-        if server is not None:
-            server.should_exit = True
         stop_task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         restore()
@@ -250,30 +230,3 @@ async def run_collector(
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
-
-
-async def _serve(server: _Server, host: str, port: int) -> None:
-    try:
-        await server.serve()
-    except SystemExit:  # uvicorn exits when it cannot bind
-        raise OSError(f"cannot listen on {host}:{port}") from None
-
-
-def _handle_signals(stop: asyncio.Event) -> Callable[[], None]:
-    """SIGTERM/SIGINT set `stop`; returns a function that restores the previous handling."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not supported on this platform/loop
-            pass
-
-    def restore() -> None:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-    return restore

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
@@ -66,24 +67,44 @@ async def _safe(check: ReadinessCheck) -> bool:
 
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: it would re-raise SIGTERM after shutting down, so a
-    clean stop would look like a crash (exit status -15) to Kubernetes and to our tests."""
+    clean stop would look like a crash (exit status -15), and a process that must first finish its
+    work (a processor batch, a collector cursor) would be killed before it had."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
 
+def stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT set `stop`; returns a function that restores the previous handling.
+    A no-op outside the main thread (tests run services in threads)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # not supported on this platform or loop
+            pass
+
+    def restore() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return restore
+
+
 async def serve(app: FastAPI, host: str, port: int, *, stop: asyncio.Event | None = None) -> None:
     """Serve `app` until `stop` is set — or, without one, until SIGTERM/SIGINT. uvicorn then stops
-    accepting, finishes in-flight requests and runs the lifespan shutdown; the process exits 0."""
+    accepting, finishes in-flight requests and runs the lifespan shutdown; the process exits 0.
+    The one way every Doraflow process serves HTTP."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     server = _QuietServer(config)
     done = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    if stop is None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, done.set)
-    serving = asyncio.create_task(server.serve(), name=f"http:{port}")
+    restore = stop_on_signals(done) if stop is None else (lambda: None)
+    serving = asyncio.create_task(_serve(server, host, port), name=f"http:{port}")
     stopping = asyncio.create_task(done.wait(), name=f"stop:{port}")
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -91,6 +112,11 @@ async def serve(app: FastAPI, host: str, port: int, *, stop: asyncio.Event | Non
         await serving
     finally:
         stopping.cancel()
-        if stop is None:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+        restore()
+
+
+async def _serve(server: uvicorn.Server, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise OSError(f"cannot listen on {host}:{port}") from None

@@ -14,13 +14,9 @@ Three entry points, from the most to the least wired:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import signal
-from collections.abc import Iterator
 
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from doraflow.core.bus import EventBus, create_bus
 from doraflow.core.cache import Cache, create_cache
 from doraflow.core.database import create_engine, create_session_factory
-from doraflow.core.service import add_service_endpoints
+from doraflow.core.service import add_service_endpoints, serve, stop_on_signals
 from doraflow.core.settings import Settings
 from doraflow.processor.config import ProcessorConfig
 from doraflow.processor.consumer import Processor
@@ -85,16 +81,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve_processor` owns SIGTERM, because the
-    processor must finish its batch before the process may go (uvicorn would re-raise the
-    signal after its own shutdown)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve_processor(
     settings: Settings,
     host: str = "0.0.0.0",  # noqa: S104 - a service in a pod listens on all interfaces
@@ -109,30 +95,21 @@ async def serve_processor(
     bus = create_bus(settings.kafka_bootstrap_servers)
     cache = create_cache(settings.redis_url.get_secret_value() if settings.redis_url else None)
     stop = asyncio.Event()
-    server: _Server | None = None
-    if http:
-        app = create_app(settings, bus, sessions)
-        server = _Server(
-            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    restore = stop_on_signals(stop)
+    http_task = (
+        asyncio.create_task(
+            serve(create_app(settings, bus, sessions), host, port, stop=stop), name="processor-http"
         )
-
-    def request_stop(signum: int) -> None:
-        logger.info("stop requested", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, request_stop, signum)
-    server_task = asyncio.create_task(server.serve(), name="processor-http") if server else None
+        if http
+        else None
+    )
     try:
         await run_processor(settings, bus, cache, sessions, stop=stop)
     finally:
         stop.set()
-        if server is not None and server_task is not None:
-            server.should_exit = True
-            await asyncio.gather(server_task, return_exceptions=True)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        if http_task is not None:
+            await asyncio.gather(http_task, return_exceptions=True)
+        restore()
         await bus.stop()
         await cache.close()
         await engine.dispose()
