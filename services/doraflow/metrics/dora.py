@@ -562,22 +562,13 @@ def change_failure_rate(
         "incidents_unattributed": sum(1 for attribution in in_window_incidents if not attribution.attributed),
         "incidents_by_attribution_method": {key: methods[key] for key in sorted(methods)},
     }
-    if not outcomes:
-        return MetricResult.unavailable(
-            name,
-            unit,
-            "no successful production deployments in the window",
-            benchmark=benchmark,
-            details=details,
-        )
-    rate = failed / len(outcomes)
-    details["percent"] = rate * 100
-    return MetricResult(
-        name=name,
-        value=rate,
-        unit=unit,
-        tier=tier_for(name, rate, benchmark),
-        sample_size=len(outcomes),
+    return MetricResult.from_ratio(
+        name,
+        unit,
+        failed,
+        len(outcomes),
+        "no successful production deployments in the window",
+        tier=lambda rate: tier_for(name, rate, benchmark),
         benchmark=benchmark,
         details=details,
     )
@@ -720,22 +711,12 @@ def rework_rate(
         "rework_by_reason": {key: reasons[key] for key in sorted(reasons)},
         **_no_tier_note(name, benchmark),
     }
-    if not outcomes:
-        return MetricResult.unavailable(
-            name,
-            unit,
-            "no successful production deployments in the window",
-            benchmark=benchmark,
-            details=details,
-        )
-    rate = rework / len(outcomes)
-    details["percent"] = rate * 100
-    return MetricResult(
-        name=name,
-        value=rate,
-        unit=unit,
-        tier=None,
-        sample_size=len(outcomes),
+    return MetricResult.from_ratio(
+        name,
+        unit,
+        rework,
+        len(outcomes),
+        "no successful production deployments in the window",
         benchmark=benchmark,
         details=details,
     )

@@ -9,7 +9,7 @@ value for most of these metrics and must not be confused with "nothing to measur
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
@@ -103,6 +103,37 @@ class MetricResult:
             median=summary.median,
             p75=summary.p75,
             p90=summary.p90,
+            benchmark=benchmark,
+            details=details,
+        )
+
+    @classmethod
+    def from_ratio(
+        cls,
+        name: str,
+        unit: str,
+        numerator: int,
+        denominator: int,
+        empty_reason: str,
+        *,
+        tier: Callable[[float], Tier | None] | None = None,
+        benchmark: int | None = None,
+        details: dict[str, JSONValue] | None = None,
+    ) -> MetricResult:
+        """A share of deployments (change failure rate, rework rate): `numerator / denominator` with
+        the percentage in `details`, or unavailable with `empty_reason` when nothing was counted —
+        never 0 for an empty window."""
+        details = details if details is not None else {}
+        if denominator == 0:
+            return cls.unavailable(name, unit, empty_reason, benchmark=benchmark, details=details)
+        rate = numerator / denominator
+        details["percent"] = rate * 100
+        return cls(
+            name=name,
+            value=rate,
+            unit=unit,
+            tier=tier(rate) if tier else None,
+            sample_size=denominator,
             benchmark=benchmark,
             details=details,
         )
