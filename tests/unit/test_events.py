@@ -127,4 +127,4 @@ def test_every_schema_has_a_topic_and_org_topics_include_the_dlq() -> None:
     assert "doraflow.acme.dlq" in topics
     for info in SCHEMAS.values():
         assert f"doraflow.acme.{info.topic_suffix}" in topics
-    assert len(topics) == len(set(topics)) == 9
+    assert len(topics) == len(set(topics)) == 11

@@ -247,6 +247,81 @@ class IncidentData(EventData):
         return self.service or "-"
 
 
+class BranchData(EventData):
+    """A branch as last seen; `deleted` marks one removed since (a webhook, or gone from a listing)."""
+
+    repository: RepositoryRef
+    name: str = Field(min_length=1, max_length=255)
+    head_sha: Sha
+    is_default: bool = False
+    protected: bool | None = None
+    updated_at: UtcDatetime | None = Field(default=None, description="the head commit's committer time")
+    deleted: bool = False
+
+    def natural_key(self) -> str:
+        return f"{self.repository.provider}:{self.repository.id}:branch:{self.name}"
+
+    def partition_scope(self) -> str:
+        return self.repository.name
+
+
+class TagData(EventData):
+    """A tag and the commit it points to (annotated tags are peeled to their commit)."""
+
+    repository: RepositoryRef
+    name: str = Field(min_length=1, max_length=255)
+    sha: Sha = Field(description="the tagged commit")
+    annotated: bool = False
+    tagged_at: UtcDatetime | None = Field(
+        default=None, description="tagger time of an annotated tag, else the commit's committer time"
+    )
+    tagger: PersonRef | None = None
+    message: str | None = None
+    deleted: bool = False
+
+    def natural_key(self) -> str:
+        return f"{self.repository.provider}:{self.repository.id}:tag:{self.name}"
+
+    def partition_scope(self) -> str:
+        return self.repository.name
+
+
+class ReleaseData(EventData):
+    """A provider release (GitHub, GitLab): a named, published tag."""
+
+    repository: RepositoryRef
+    release_id: str = Field(min_length=1, max_length=255, description="the provider's id")
+    tag_name: str = Field(min_length=1, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    created_at: UtcDatetime
+    published_at: UtcDatetime | None = None
+    draft: bool = False
+    prerelease: bool = False
+    author: PersonRef | None = None
+    url: str | None = None
+
+    def natural_key(self) -> str:
+        return f"{self.repository.provider}:{self.repository.id}:release:{self.release_id}"
+
+    def partition_scope(self) -> str:
+        return self.repository.name
+
+
+class ContributorData(EventData):
+    """Someone who contributed to a repository, with what the provider counts (commits)."""
+
+    repository: RepositoryRef
+    person: PersonRef
+    contributions: Count | None = Field(default=None, description="commits, as the provider counts them")
+
+    def natural_key(self) -> str:
+        who = self.person.username or self.person.email or self.person.name or "-"
+        return f"{self.repository.provider}:{self.repository.id}:contributor:{who}"
+
+    def partition_scope(self) -> str:
+        return self.repository.name
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaInfo:
     model: type[EventData]
@@ -263,6 +338,10 @@ SCHEMAS: dict[str, SchemaInfo] = {
     "git.deployment/v1": SchemaInfo(
         DeploymentData, "git.deployments", lambda d: d.finished_at or d.started_at
     ),
+    "git.branch/v1": SchemaInfo(BranchData, "git.refs", lambda d: d.updated_at or datetime.now(UTC)),
+    "git.tag/v1": SchemaInfo(TagData, "git.refs", lambda d: d.tagged_at or datetime.now(UTC)),
+    "git.release/v1": SchemaInfo(ReleaseData, "git.refs", lambda d: d.published_at or d.created_at),
+    "git.contributor/v1": SchemaInfo(ContributorData, "git.contributors", lambda d: datetime.now(UTC)),
     "jira.issue/v1": SchemaInfo(WorkItemData, "jira.issues", lambda d: d.updated_at or d.created_at),
     "jira.sprint/v1": SchemaInfo(SprintData, "jira.sprints", lambda d: d.start_at or datetime.now(UTC)),
     "jira.transition/v1": SchemaInfo(TransitionData, "jira.transitions", lambda d: d.transitioned_at),

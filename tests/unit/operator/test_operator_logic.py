@@ -266,7 +266,7 @@ async def test_organization_registers_creates_topics_and_stores_the_key_once() -
     )
     assert outcome.status["organizationId"] == "id-acme"
     assert "doraflow.acme.dlq" in outcome.status["topics"]
-    assert len(await bus.list_topics()) == 9
+    assert len(await bus.list_topics()) == 11
     assert cluster.created_secrets[0]["stringData"] == {"apiKey": "dfk_first_key"}
     assert cluster.created_secrets[0]["metadata"]["ownerReferences"][0]["uid"] == "org-uid"
 
@@ -295,7 +295,7 @@ async def test_topics_are_deleted_only_with_the_delete_policy() -> None:
     assert await delete_organization_topics(ORGANIZATION, bus=bus, settings=SETTINGS) == []
     doomed = copy.deepcopy(ORGANIZATION)
     doomed["spec"]["deletionPolicy"] = "Delete"
-    assert len(await delete_organization_topics(doomed, bus=bus, settings=SETTINGS)) == 9
+    assert len(await delete_organization_topics(doomed, bus=bus, settings=SETTINGS)) == 11
     assert await bus.list_topics() == set()
 
 
