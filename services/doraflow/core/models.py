@@ -226,6 +226,23 @@ class Commit(Base):
     __table_args__ = (
         Index("ix_commits_org_first_deployed_at", "organization_id", "first_deployed_at"),
         Index("ix_commits_repository_id_time", "repository_id", "time"),
+        # Migration 0003 (metrics query layer) and 0004 (the processor's links).
+        Index(
+            "ix_commits_lead_time",
+            "repository_id",
+            "first_deployed_at",
+            postgresql_include=["time", "is_merge", "represented_by_pull_request"],
+            postgresql_where=text("first_deployed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_commits_repository_pull_request",
+            "repository_id",
+            "pull_request_number",
+            postgresql_include=["time", "is_merge"],
+            postgresql_where=text("pull_request_number IS NOT NULL"),
+        ),
+        Index("ix_commits_commit_sha", "commit_sha"),
+        Index("ix_commits_author_id", "author_id"),
     )
 
     time: Mapped[datetime] = mapped_column(primary_key=True)  # authored time
@@ -253,6 +270,36 @@ class PullRequest(Base):
     __table_args__ = (
         Index("ix_pull_requests_org_merged_at", "organization_id", "merged_at"),
         Index("ix_pull_requests_repository_id_merge_commit_sha", "repository_id", "merge_commit_sha"),
+        # Migration 0003 (metrics query layer) and 0004 (the processor's links).
+        Index(
+            "ix_pull_requests_lead_time",
+            "repository_id",
+            "first_deployed_at",
+            postgresql_include=[
+                "pr_number",
+                "time",
+                "merged_at",
+                "first_commit_at",
+                "first_review_at",
+                "merge_commit_sha",
+            ],
+            postgresql_where=text("first_deployed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_pull_requests_repository_merged_at",
+            "repository_id",
+            "merged_at",
+            postgresql_where=text("merged_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_pull_requests_repository_first_review_at",
+            "repository_id",
+            "first_review_at",
+            postgresql_where=text("first_review_at IS NOT NULL"),
+        ),
+        Index("ix_pull_requests_repository_id_pr_number", "repository_id", "pr_number"),
+        Index("ix_pull_requests_merge_commit_sha", "merge_commit_sha"),
+        Index("ix_pull_requests_author_id", "author_id"),
     )
 
     time: Mapped[datetime] = mapped_column(primary_key=True)  # opened
@@ -285,6 +332,14 @@ class Deployment(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "source", "external_id", "time"),
         Index("ix_deployments_org_finished_at", "organization_id", "finished_at"),
+        # Migration 0003: the only rows the DORA definitions count; incidents name deployments.
+        Index(
+            "ix_deployments_production_finished_at",
+            "organization_id",
+            "finished_at",
+            postgresql_where=text("is_production AND status = 'success'"),
+        ),
+        Index("ix_deployments_organization_external_id", "organization_id", "external_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # natural_id(...)
@@ -322,6 +377,7 @@ class PullRequestReview(Base):
     __table_args__ = (
         UniqueConstraint("repository_id", "external_id"),
         Index("ix_pull_request_reviews_repository_id_pr_number", "repository_id", "pr_number"),
+        Index("ix_pull_request_reviews_reviewer_id", "reviewer_id"),  # migration 0004
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -369,7 +425,16 @@ class WorkItem(Base):
 
 class IssueTransition(Base):
     __tablename__ = "issue_transitions"
-    __table_args__ = (UniqueConstraint("issue_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("issue_id", "external_id"),
+        # Migration 0003: work items completed in a window.
+        Index(
+            "ix_issue_transitions_done",
+            "organization_id",
+            "transitioned_at",
+            postgresql_where=text("to_category = 'done'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
@@ -438,3 +503,88 @@ class Incident(Base):
     deployment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     attribution: Mapped[str] = mapped_column(String(20), server_default="unattributed")
     url: Mapped[str | None] = mapped_column(Text)
+
+
+# --- refs and contributors (migration 0005) ---------------------------------------------------------
+#
+# Branches and tags are pointers that move both ways (a force push, a tag moved back), so which
+# version of a row is newest is decided by when it was observed (`observed_at`, the event's
+# `collected_at`), not by the time of the commit it points at: an older observation never
+# overwrites a newer one. A ref gone from its repository keeps its row with `deleted_at` set.
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # natural_id(...)
+    organization_id: Mapped[uuid.UUID] = _org_fk()
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("repositories.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    protected: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime | None]  # the head commit's committer time
+    deleted_at: Mapped[datetime | None]
+    observed_at: Mapped[datetime]
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # natural_id(...)
+    organization_id: Mapped[uuid.UUID] = _org_fk()
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("repositories.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    commit_sha: Mapped[str] = mapped_column(String(64))  # annotated tags peeled to their commit
+    annotated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    tagged_at: Mapped[datetime | None]  # tagger time, or the commit's committer time
+    tagger_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("developers.id", ondelete="SET NULL"), index=True
+    )
+    message: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None]
+    observed_at: Mapped[datetime]
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("repository_id", "external_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # natural_id(...)
+    organization_id: Mapped[uuid.UUID] = _org_fk()
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("repositories.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(String(255))  # the provider's release id
+    tag_name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    draft: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    prerelease: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("developers.id", ondelete="SET NULL"), index=True
+    )
+    url: Mapped[str | None] = mapped_column(Text)
+    observed_at: Mapped[datetime]
+
+
+class RepositoryContributor(Base):
+    """Who contributed to a repository, with the commits the provider counts for them."""
+
+    __tablename__ = "repository_contributors"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    developer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("developers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    contributions: Mapped[int | None] = mapped_column(Integer)
+    observed_at: Mapped[datetime]
