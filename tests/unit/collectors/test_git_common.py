@@ -1,7 +1,8 @@
 """What the GitHub, GitLab, Bitbucket and local git clients share (collectors.git.common), with
 hand-computed cases: expanding a repository scope, the hotfix rule, and pairing deployments with the
 previous successful one of their environment in both directions. What work trackers share too (scope
-globs, error hints, times, the time-window cursor) is tested in test_collectors_common."""
+globs, error hints, times, the time-window cursor) is tested in test_collectors_common. Also: the
+default-branch flag and the ref snapshot that tells deleted branches and tags."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import pytest
 
 from doraflow.collectors.base import ScopeRef
 from doraflow.collectors.git.common import (
+    MAX_TRACKED_REFS,
     DeploymentPairer,
     DeploySighting,
     Paired,
+    RefSnapshot,
     Shipped,
+    branch_data,
     dump_newest_successes,
     expand_scope,
     headline,
@@ -27,6 +31,7 @@ from doraflow.collectors.git.common import (
     shipped_without_listing,
     unresolved_scope,
 )
+from doraflow.core.events import BranchData, RepositoryRef, TagData
 from doraflow.core.resources import DeploymentRules, Scope
 from tests.unit.collectors.test_collectors_common import ACCESS
 
@@ -211,3 +216,43 @@ def test_newest_successes_dump_round_trips() -> None:
     raw = {"production": {"sha": "a", "at": "2026-03-01T12:00:00.5Z"}, "broken": {"sha": "z"}}
     pairer = DeploymentPairer[datetime]("newest_first", load_newest_successes(raw))
     assert dump_newest_successes(pairer) == {"production": {"sha": "a", "at": "2026-03-01T12:00:00.500000Z"}}
+
+
+# ---- branches and tags ----------------------------------------------------------------------------
+
+REPOSITORY = RepositoryRef(provider="bitbucket", id="{r}", name="acme/api", default_branch="main")
+SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def test_branch_default_flag_wins_else_the_repository_default_branch() -> None:
+    assert branch_data(REPOSITORY, "main", SHA_A).is_default
+    assert not branch_data(REPOSITORY, "develop", SHA_A).is_default
+    # the provider's own flag wins (a default branch renamed since the scope was listed)
+    assert branch_data(REPOSITORY, "develop", SHA_A, default=True).is_default
+    assert not branch_data(REPOSITORY, "main", SHA_A, default=False).is_default
+
+
+def test_ref_snapshot_reports_what_the_next_listing_lost() -> None:
+    first = RefSnapshot(None)
+    first.saw([branch_data(REPOSITORY, "main", SHA_A), branch_data(REPOSITORY, "old", SHA_B)])
+    first.saw([TagData(repository=REPOSITORY, name="v1", sha=SHA_A)])
+    assert first.deleted(REPOSITORY) == []  # nothing to compare a first listing with
+    cursor = first.dump()
+    assert cursor == {"branches": {"main": SHA_A, "old": SHA_B}, "tags": {"v1": SHA_A}}
+
+    second = RefSnapshot(cursor)
+    second.saw([branch_data(REPOSITORY, "main", SHA_B)])
+    assert second.deleted(REPOSITORY) == [
+        BranchData(repository=REPOSITORY, name="old", head_sha=SHA_B, deleted=True),
+        TagData(repository=REPOSITORY, name="v1", sha=SHA_A, deleted=True),
+    ]
+    assert second.dump() == {"branches": {"main": SHA_B}, "tags": {}}
+
+
+def test_ref_snapshot_does_not_track_a_kind_beyond_the_limit() -> None:
+    snapshot = RefSnapshot({"branches": "garbage", "tags": {"v1": SHA_A, "broken": 7}})
+    snapshot.saw(branch_data(REPOSITORY, f"b{n}", SHA_A) for n in range(MAX_TRACKED_REFS + 1))
+    assert snapshot.deleted(REPOSITORY) == [
+        TagData(repository=REPOSITORY, name="v1", sha=SHA_A, deleted=True)
+    ]
+    assert snapshot.dump() == {"branches": None, "tags": {}}

@@ -8,7 +8,8 @@ module and is handed in. What work trackers need too (times, people, scope globs
 the time-window cursor) is in `collectors.common`.
 
 Sections: repository scopes · hotfix rule · shipped commits and the deployment pairing · streaming a
-deployment listing through the time-window cursor and the pairing.
+deployment listing through the time-window cursor and the pairing · branches and tags (the default
+flag, deleted refs).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from doraflow.collectors.common import (
     parse_time_or_none,
     scope_not_found,
 )
-from doraflow.core.events import DeploymentData, EventData, RepositoryRef
+from doraflow.core.events import BranchData, DeploymentData, EventData, RepositoryRef, TagData
 from doraflow.core.resources import Scope
 
 # --------------------------------------------------------------------------------------------------
@@ -376,3 +377,83 @@ async def _older_predecessors(
         if not pairer.holding or read >= PREDECESSOR_PAGES:
             break
     return found
+
+
+# --------------------------------------------------------------------------------------------------
+# Branches and tags: the default flag, and the snapshot that tells which refs were deleted
+# --------------------------------------------------------------------------------------------------
+
+MAX_TRACKED_REFS = 5000  # per kind and repository; beyond it the cursor would grow without bound
+
+RefKind = Literal["branches", "tags"]
+
+
+def branch_data(
+    repository: RepositoryRef,
+    name: str,
+    head_sha: str,
+    *,
+    default: bool | None = None,
+    protected: bool | None = None,
+    updated_at: datetime | None = None,
+) -> BranchData:
+    """A branch as a listing shows it. `is_default` is the provider's own flag where the listing has
+    one (GitLab's `default`), else whether the branch is the repository's default branch as the scope
+    listing named it: providers without the flag (Bitbucket, GitHub's REST listing) must agree with
+    those that have it, or the processor would see the default branch change with the provider."""
+    is_default = default if default is not None else name == repository.default_branch
+    return BranchData(
+        repository=repository,
+        name=name,
+        head_sha=head_sha,
+        is_default=is_default,
+        protected=protected,
+        updated_at=updated_at,
+    )
+
+
+class RefSnapshot:
+    """The branches and tags one listing of a repository showed, kept in the cursor, so that the next
+    complete listing can publish the refs that are gone as `deleted` (a deletion has no event of its
+    own in a listing, and webhooks can be missed).
+
+    Only a complete listing may be compared: the cursor is saved with the last batch of a run, so an
+    interrupted listing is read again in full and never reports the unread rest as deleted. A kind
+    with more than `MAX_TRACKED_REFS` refs is not kept (the cursor would grow with the repository),
+    and its deletions are then not detected from listings."""
+
+    def __init__(self, previous: Mapping[str, Any] | None) -> None:
+        self._previous: dict[RefKind, dict[str, str] | None] = {
+            kind: _ref_map((previous or {}).get(kind)) for kind in ("branches", "tags")
+        }
+        self._seen: dict[RefKind, dict[str, str]] = {"branches": {}, "tags": {}}
+
+    def saw(self, events: Iterable[EventData]) -> None:
+        for event in events:
+            if isinstance(event, BranchData) and not event.deleted:
+                self._seen["branches"][event.name] = event.head_sha
+            elif isinstance(event, TagData) and not event.deleted:
+                self._seen["tags"][event.name] = event.sha
+
+    def deleted(self, repository: RepositoryRef) -> list[EventData]:
+        """Refs of the previous listing that this one did not show, with the commit they last
+        pointed at (the events need one)."""
+        gone: list[EventData] = []
+        for name, sha in (self._previous["branches"] or {}).items():
+            if name not in self._seen["branches"]:
+                gone.append(BranchData(repository=repository, name=name, head_sha=sha, deleted=True))
+        for name, sha in (self._previous["tags"] or {}).items():
+            if name not in self._seen["tags"]:
+                gone.append(TagData(repository=repository, name=name, sha=sha, deleted=True))
+        return gone
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            kind: dict(refs) if len(refs) <= MAX_TRACKED_REFS else None for kind, refs in self._seen.items()
+        }
+
+
+def _ref_map(raw: Any) -> dict[str, str] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return {str(name): sha for name, sha in raw.items() if isinstance(sha, str)}
