@@ -1,7 +1,8 @@
 """A fake GitLab REST v4 API, shaped like docs.gitlab.com/api: project, merge request, note, approval,
-deployment, environment, pipeline, tag and compare payloads; offset pagination with `Link`,
-`x-next-page`, `x-total*` headers (no totals on commits, as on gitlab.com); keyset pagination for
-`/projects?pagination=keyset`; `RateLimit-*` headers; `401`/`404` bodies as GitLab sends them; and
+deployment, environment, pipeline, branch, tag, release, contributor and compare payloads; offset
+pagination with `Link`, `x-next-page`, `x-total*` headers (no totals on commits, as on gitlab.com);
+keyset pagination for `/projects?pagination=keyset` (`id_after`) and for tags ordered by name
+(`page_token`, only a `Link` header); `RateLimit-*` headers; `401`/`404` bodies as GitLab sends them; and
 injectable 429 and 5xx bursts.
 
 Tests fill `FakeGitLab` with payload dicts (the `*_payload` builders below produce the documented
@@ -47,6 +48,9 @@ class FakeProject:
     deployments: list[Json] = field(default_factory=list)
     pipelines: list[Json] = field(default_factory=list)
     tags: list[Json] = field(default_factory=list)
+    branches: list[Json] = field(default_factory=list)
+    releases: list[Json] = field(default_factory=list)
+    contributors: list[Json] = field(default_factory=list)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -110,6 +114,9 @@ class FakeGitLab:
             (re.compile(project + r"/repository/commits"), self._commits),
             (re.compile(project + r"/repository/compare"), self._compare),
             (re.compile(project + r"/repository/tags"), self._tags),
+            (re.compile(project + r"/repository/branches"), self._branches),
+            (re.compile(project + r"/repository/contributors"), self._contributors),
+            (re.compile(project + r"/releases"), self._releases),
             (re.compile(project + r"/merge_requests"), self._merge_requests),
             (re.compile(mr + r"/commits"), self._mr_commits),
             (re.compile(mr + r"/notes"), self._mr_notes),
@@ -281,12 +288,56 @@ class FakeGitLab:
         project = self._with_project(ident)
         if isinstance(project, Response):
             return project
+        if query.get("order_by") == "name":
+            tags = sorted(project.tags, key=lambda t: t["name"], reverse=query.get("sort", "desc") == "desc")
+            if query.get("pagination") == "keyset":
+                return self._keyset_by_name(request, query, tags)
+            return self._paginate(request, query, tags)
         tags = sorted(
             project.tags,
             key=lambda t: t["commit"]["committed_date"],
             reverse=query.get("sort", "desc") == "desc",
         )
         return self._paginate(request, query, tags)
+
+    def _keyset_by_name(self, request: Request, query: dict[str, str], items: list[Json]) -> Response:
+        """Gitaly keyset pages: the items after `page_token` (a name), and a `Link` to the next page
+        only when this one is full; no `x-page`/`x-next-page`/totals."""
+        per_page = min(int(query.get("per_page", 20)), 100)
+        token = query.get("page_token")
+        start = next((i + 1 for i, item in enumerate(items) if item["name"] == token), 0) if token else 0
+        chunk = items[start : start + per_page]
+        headers = self._headers()
+        if len(chunk) == per_page:
+            raw_path = request.scope.get("raw_path", b"").decode() or request.url.path
+            base = f"{request.url.scheme}://{request.url.netloc}{raw_path.split('?', 1)[0]}"
+            next_query = {k: v for k, v in query.items() if k != "page_token"} | {
+                "page_token": chunk[-1]["name"]
+            }
+            headers["Link"] = f'<{base}?{urlencode(next_query)}>; rel="next"'
+        return JSONResponse(chunk, headers=headers)
+
+    def _branches(self, request: Request, query: dict[str, str], ident: str) -> Response:
+        project = self._with_project(ident)
+        if isinstance(project, Response):
+            return project
+        return self._paginate(request, query, sorted(project.branches, key=lambda b: b["name"]))
+
+    def _contributors(self, request: Request, query: dict[str, str], ident: str) -> Response:
+        project = self._with_project(ident)
+        if isinstance(project, Response):
+            return project
+        key = query.get("order_by", "commits")
+        items = sorted(project.contributors, key=lambda c: c[key], reverse=query.get("sort", "asc") == "desc")
+        return self._paginate(request, query, items)
+
+    def _releases(self, request: Request, query: dict[str, str], ident: str) -> Response:
+        project = self._with_project(ident)
+        if isinstance(project, Response):
+            return project
+        key = query.get("order_by", "released_at")
+        items = sorted(project.releases, key=lambda r: r[key], reverse=query.get("sort", "desc") == "desc")
+        return self._paginate(request, query, items)
 
     def _merge_requests(self, request: Request, query: dict[str, str], ident: str) -> Response:
         project = self._with_project(ident)
@@ -719,3 +770,90 @@ def tag_payload(
         "protected": False,
         "created_at": created_at,
     }
+
+
+def branch_payload(
+    name: str, commit: Json, *, default: bool = False, protected: bool = False, path: str = "acme/api"
+) -> Json:
+    return {
+        "name": name,
+        "merged": False,
+        "protected": protected,
+        "default": default,
+        "developers_can_push": False,
+        "developers_can_merge": False,
+        "can_push": True,
+        "web_url": f"https://gitlab.example.com/{path}/-/tree/{name}",
+        "commit": {
+            k: commit[k]
+            for k in (
+                "id",
+                "short_id",
+                "created_at",
+                "parent_ids",
+                "title",
+                "message",
+                "author_name",
+                "author_email",
+                "authored_date",
+                "committer_name",
+                "committer_email",
+                "committed_date",
+                "trailers",
+                "extended_trailers",
+                "web_url",
+            )
+        },
+    }
+
+
+def release_payload(
+    tag_name: str,
+    commit: Json,
+    *,
+    name: str,
+    created_at: str,
+    released_at: str,
+    author: Json,
+    upcoming: bool = False,
+    path: str = "acme/api",
+) -> Json:
+    web = f"https://gitlab.example.com/{path}"
+    return {
+        "tag_name": tag_name,
+        "description": f"## CHANGELOG\n\n- {name}",
+        "name": name,
+        "created_at": created_at,
+        "released_at": released_at,
+        "upcoming_release": upcoming,
+        "author": author,
+        "commit": {k: commit[k] for k in ("id", "short_id", "title", "created_at", "parent_ids", "message")},
+        "milestones": [],
+        "commit_path": f"/{path}/-/commit/{commit['id']}",
+        "tag_path": f"/{path}/-/tags/{tag_name}",
+        "assets": {
+            "count": 1,
+            "sources": [{"format": "zip", "url": f"{web}/-/archive/{tag_name}/{tag_name}.zip"}],
+            "links": [],
+        },
+        "evidences": [],
+        "_links": {
+            **{
+                f"{state}_{kind}_url": f"{web}/-/{kind}?release_tag={tag_name}&scope=all&state={state}"
+                for state, kind in (
+                    ("closed", "issues"),
+                    ("closed", "merge_requests"),
+                    ("merged", "merge_requests"),
+                    ("opened", "issues"),
+                    ("opened", "merge_requests"),
+                )
+            },
+            "edit_url": f"{web}/-/releases/{tag_name}/edit",
+            "self": f"{web}/-/releases/{tag_name}",
+        },
+    }
+
+
+def contributor_payload(name: str, email: str, commits: int) -> Json:
+    """`additions`/`deletions` are still sent but always 0 since GitLab 13.4 (deprecated)."""
+    return {"name": name, "email": email, "commits": commits, "additions": 0, "deletions": 0}

@@ -12,26 +12,34 @@ from urllib.parse import unquote
 import pytest
 
 from doraflow.collectors.base import CollectorError, Resource, ScopeRef
+from doraflow.collectors.git import common as git_common
 from doraflow.collectors.git.gitlab import GitLabClient
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
+    ContributorData,
     DeploymentData,
     EventData,
     PersonRef,
     PullRequestData,
+    ReleaseData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.resources import Integration
 from tests.fakes.gitlab import (
     FakeGitLab,
+    branch_payload,
     commit_payload,
+    contributor_payload,
     deployment_payload,
     environment_payload,
     merge_request_payload,
     note_payload,
     pipeline_payload,
     project_payload,
+    release_payload,
     tag_payload,
     user_payload,
 )
@@ -673,6 +681,187 @@ async def test_tag_fallback(base_url: str) -> None:
     assert (v1.started_at, v1.commit_shas, v1.is_hotfix) == (dt(17, 8), [sha(81)], False)
     assert cursor is not None
     assert cursor["source"] == "tags"
+
+
+# ---- branches, tags, releases, contributors ---------------------------------------------------------
+
+
+def api_refs(fake: FakeGitLab) -> None:
+    """acme/api's refs: the protected default branch, a feature branch, a lightweight and an
+    annotated tag, a published and an upcoming release, and three contributors."""
+    project = fake.projects[1]
+    by_sha = {c["id"]: c for c in project.commits}
+    project.branches = [
+        branch_payload("main", by_sha[sha(6)], default=True, protected=True),
+        branch_payload("hotfix/cache", by_sha[sha(5)]),
+        branch_payload("login", by_sha[sha(4)]),
+    ]
+    project.tags = [
+        tag_payload("v1.0.0", by_sha[sha(2)]),
+        tag_payload("v1.1.0", by_sha[sha(6)], created_at=t(12, 13), message="Release 1.1.0\n"),
+        tag_payload("v2.0.0", by_sha[sha(6)]),
+    ]
+    project.releases = [
+        release_payload(
+            "v1.1.0", by_sha[sha(6)], name="Sessions", created_at=t(12, 13), released_at=t(12, 14), author=BOB
+        ),
+        release_payload(
+            "v2.0.0",
+            by_sha[sha(6)],
+            name="Next",
+            created_at=t(30),
+            released_at="2026-04-15T00:00:00.000Z",
+            author=ADA,
+            upcoming=True,
+        ),
+    ]
+    project.contributors = [
+        contributor_payload("Ada Lovelace", "ada@example.com", 5),
+        contributor_payload("Bob Builder", "bob@example.com", 1),
+        contributor_payload("Dependabot", "", 3),
+    ]
+
+
+async def test_branches_tags_and_releases(base_url: str, fake: FakeGitLab) -> None:
+    api_refs(fake)
+    gitlab = client(base_url, page_size=2)
+    assert Resource.BRANCHES_AND_TAGS in gitlab.resources
+    scope = await scope_named(gitlab, "acme/api")
+    fake.requests.clear()
+    events, cursor = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS)
+    await gitlab.aclose()
+    branches = [e for e in events if isinstance(e, BranchData)]
+    assert branches == [
+        BranchData(repository=API, name="hotfix/cache", head_sha=sha(5), protected=False, updated_at=dt(10)),
+        BranchData(repository=API, name="login", head_sha=sha(4), protected=False, updated_at=dt(5, 10)),
+        BranchData(
+            repository=API,
+            name="main",
+            head_sha=sha(6),
+            is_default=True,
+            protected=True,
+            updated_at=dt(12, 10),
+        ),
+    ]
+    assert [e for e in events if isinstance(e, TagData)] == [
+        TagData(repository=API, name="v1.0.0", sha=sha(2), tagged_at=dt(2)),
+        TagData(
+            repository=API,
+            name="v1.1.0",
+            sha=sha(6),
+            annotated=True,
+            tagged_at=dt(12, 13),
+            message="Release 1.1.0\n",
+        ),
+        TagData(repository=API, name="v2.0.0", sha=sha(6), tagged_at=dt(12, 10)),
+    ]
+    assert [e for e in events if isinstance(e, ReleaseData)] == [
+        ReleaseData(
+            repository=API,
+            release_id="v2.0.0",
+            tag_name="v2.0.0",
+            name="Next",
+            created_at=dt(30),
+            published_at=None,  # upcoming: not released yet
+            author=ADA_REF,
+            url="https://gitlab.example.com/acme/api/-/releases/v2.0.0",
+        ),
+        ReleaseData(
+            repository=API,
+            release_id="v1.1.0",
+            tag_name="v1.1.0",
+            name="Sessions",
+            created_at=dt(12, 13),
+            published_at=dt(12, 14),
+            author=BOB_REF,
+            url="https://gitlab.example.com/acme/api/-/releases/v1.1.0",
+        ),
+    ]
+    # branches: two offset pages through `Link`; tags: keyset pages by name (`page_token`); releases: one
+    assert len(fake.calls("/repository/branches")) == 2
+    tag_calls = [unquote(c) for c in fake.calls("/repository/tags")]
+    assert len(tag_calls) == 2
+    assert "pagination=keyset" in tag_calls[0]
+    assert "page_token=v1.1.0" in tag_calls[1]
+    assert len(fake.calls("/releases")) == 1
+    assert len(fake.requests) == 5
+    assert cursor == {
+        "branches": {"hotfix/cache": sha(5), "login": sha(4), "main": sha(6)},
+        "tags": {"v1.0.0": sha(2), "v1.1.0": sha(6), "v2.0.0": sha(6)},
+    }
+
+
+async def test_refs_gone_from_the_listing_are_published_as_deleted(
+    base_url: str, fake: FakeGitLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api_refs(fake)
+    project = fake.projects[1]
+    gitlab = client(base_url)
+    scope = await scope_named(gitlab, "acme/api")
+    first, cursor = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS)
+    assert not [e for e in first if isinstance(e, BranchData | TagData) and e.deleted]
+
+    project.branches = [b for b in project.branches if b["name"] != "hotfix/cache"]
+    project.tags = [t for t in project.tags if t["name"] != "v2.0.0"]
+    second, cursor = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    deleted = [e for e in second if isinstance(e, BranchData | TagData) and e.deleted]
+    assert deleted == [
+        BranchData(repository=API, name="hotfix/cache", head_sha=sha(5), deleted=True),
+        TagData(repository=API, name="v2.0.0", sha=sha(6), deleted=True),
+    ]
+    # a new branch is simply listed; what was reported deleted is not reported again
+    project.branches.append(branch_payload("dark-mode", project.commits[0]))
+    third, cursor = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    assert not [e for e in third if isinstance(e, BranchData | TagData) and e.deleted]
+    assert "dark-mode" in {e.name for e in third if isinstance(e, BranchData)}
+
+    # more refs than the cursor keeps: that kind is not tracked, and its deletions are not guessed
+    monkeypatch.setattr(git_common, "MAX_TRACKED_REFS", 2)
+    _, cursor = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    assert cursor is not None
+    assert cursor["branches"] is None
+    assert cursor["tags"] == {"v1.0.0": sha(2), "v1.1.0": sha(6)}
+    project.branches = project.branches[:1]
+    fifth, _ = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    await gitlab.aclose()
+    assert not [e for e in fifth if isinstance(e, BranchData | TagData) and e.deleted]
+
+
+async def test_default_branch_without_the_default_flag(base_url: str, fake: FakeGitLab) -> None:
+    """Versions whose branch listing has no `default` fall back to the project's default branch."""
+    project = fake.projects[1]
+    older = [branch_payload(name, project.commits[0]) for name in ("main", "next")]
+    project.branches = [{k: v for k, v in b.items() if k != "default"} for b in older]
+    gitlab = client(base_url)
+    scope = await scope_named(gitlab, "acme/api")
+    events, _ = await collect(gitlab, scope, Resource.BRANCHES_AND_TAGS)
+    await gitlab.aclose()
+    assert [(e.name, e.is_default) for e in events if isinstance(e, BranchData)] == [
+        ("main", True),
+        ("next", False),
+    ]
+
+
+async def test_contributors(base_url: str, fake: FakeGitLab) -> None:
+    api_refs(fake)
+    gitlab = client(base_url, page_size=2)
+    assert Resource.CONTRIBUTORS in gitlab.resources
+    scope = await scope_named(gitlab, "acme/api")
+    fake.requests.clear()
+    events, cursor = await collect(gitlab, scope, Resource.CONTRIBUTORS)
+    await gitlab.aclose()
+    assert events == [
+        ContributorData(
+            repository=API, person=PersonRef(name="Ada Lovelace", email="ada@example.com"), contributions=5
+        ),
+        ContributorData(repository=API, person=PersonRef(name="Dependabot"), contributions=3),
+        ContributorData(
+            repository=API, person=PersonRef(name="Bob Builder", email="bob@example.com"), contributions=1
+        ),
+    ]
+    assert cursor is None  # nothing to resume: every run lists them all
+    assert len(fake.calls("/repository/contributors")) == 2
+    assert "order_by=commits" in fake.requests[0]
 
 
 # ---- rate limits, retries, errors -------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""GitLab (gitlab.com and self-managed, REST v4) as a source of commits, merge requests, reviews and
-deployments.
+"""GitLab (gitlab.com and self-managed, REST v4) as a source of commits, merge requests, reviews,
+deployments, branches, tags, releases and contributors.
 
 Why REST and not GitLab's GraphQL: every self-managed version we must support has the REST endpoints
 below with the same shapes, while the GraphQL schema moved a lot between 13.x and 17.x.
@@ -10,7 +10,9 @@ requests are listed newest-updated first with `updated_after`, and only those ge
 notes and commits fetched (three calls per changed MR; a merged MR's own commits are published from
 that commit listing with its iid); deployments are read per production
 environment with `updated_after`, and each successful one is compared with the previous successful
-one of the same environment (one compare call) to list the commits it shipped.
+one of the same environment (one compare call) to list the commits it shipped. Branches, tags,
+releases and contributors have no "changed since" filter: each run lists them in full (one call per
+page, nothing per item), and the events of unchanged ones keep their ids.
 
 The deployment pairing and the hotfix rule are shared with the other git providers
 (`collectors.git.common`); scope globs, the time-window cursor and the error hints with every
@@ -41,6 +43,7 @@ from doraflow.collectors.common import (
     literal_prefix,
     parse_time_or_none,
     person,
+    person_or_none,
     stream_window,
     user_error,
     utc_now,
@@ -49,7 +52,9 @@ from doraflow.collectors.git.common import (
     DeploySighting,
     Lane,
     Paired,
+    RefSnapshot,
     Shipped,
+    branch_data,
     expand_scope,
     is_hotfix,
     repository_ref,
@@ -59,12 +64,16 @@ from doraflow.collectors.git.common import (
     unresolved_scope,
 )
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
+    ContributorData,
     DeploymentData,
     EventData,
     PullRequestData,
+    ReleaseData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.http import ForbiddenError, HttpClient, NotFoundError
 from doraflow.core.resources import Integration
@@ -112,6 +121,8 @@ class GitLabClient(SourceClient):
         Resource.COMMITS,
         Resource.PULL_REQUESTS,
         Resource.DEPLOYMENTS,
+        Resource.BRANCHES_AND_TAGS,
+        Resource.CONTRIBUTORS,
     )
 
     def __init__(
@@ -223,6 +234,12 @@ class GitLabClient(SourceClient):
                     yield batch
             elif resource is Resource.DEPLOYMENTS:
                 async for batch in self._deployments(scope, repository, cursor):
+                    yield batch
+            elif resource is Resource.BRANCHES_AND_TAGS:
+                async for batch in self._refs(scope, repository, cursor):
+                    yield batch
+            elif resource is Resource.CONTRIBUTORS:
+                async for batch in self._contributors(scope, repository):
                     yield batch
         except USER_FIXABLE_HTTP_ERRORS as exc:
             raise user_error(exc, ACCESS, self.integration, scope.name) from exc
@@ -368,6 +385,36 @@ class GitLabClient(SourceClient):
             url=mr.get("web_url"),
         )
         return [pull_request, *reviews, *_merged_commit_events(repository, pull_request, commits)]
+
+    # ---- branches, tags, releases, contributors ---------------------------------------------------
+
+    async def _refs(
+        self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        """Branches (offset pages, by name), tags (keyset pages by name: `page_token`, so a tag pushed
+        during the listing cannot shift one off a page) and releases, then the refs gone since the
+        previous complete listing, with the snapshot as the cursor."""
+        base = f"/projects/{scope.id}"
+        snapshot = RefSnapshot(cursor)
+        async for page, _ in self._pages(f"{base}/repository/branches"):
+            branches: list[EventData] = [e for e in (_branch_event(repository, item) for item in page) if e]
+            snapshot.saw(branches)
+            yield Batch(branches)
+        tag_params = {"pagination": "keyset", "order_by": "name", "sort": "asc"}
+        async for page, _ in self._pages(f"{base}/repository/tags", tag_params):
+            tags: list[EventData] = [e for e in (_tag_event(repository, item) for item in page) if e]
+            snapshot.saw(tags)
+            yield Batch(tags)
+        async for page, _ in self._pages(f"{base}/releases", {"order_by": "created_at", "sort": "desc"}):
+            yield Batch([event for event in (_release_event(repository, item) for item in page) if event])
+        yield Batch(snapshot.deleted(repository), snapshot.dump())
+
+    async def _contributors(self, scope: ScopeRef, repository: RepositoryRef) -> AsyncIterator[Batch]:
+        """Commit authors of the default branch with their commit counts, one per name and email as git
+        recorded them (GitLab does not map them to accounts here; the processor resolves people)."""
+        path = f"/projects/{scope.id}/repository/contributors"
+        async for page, _ in self._pages(path, {"order_by": "commits", "sort": "desc"}):
+            yield Batch([event for event in (_contributor_event(repository, item) for item in page) if event])
 
     # ---- deployments ------------------------------------------------------------------------------
 
@@ -610,6 +657,77 @@ def _project_scope(project: Mapping[str, Any]) -> ScopeRef:
         name=project["path_with_namespace"],
         id=str(project["id"]),
         attributes={"default_branch": project.get("default_branch"), "url": project.get("web_url")},
+    )
+
+
+def _branch_event(repository: RepositoryRef, item: Mapping[str, Any]) -> BranchData | None:
+    """Current GitLab versions flag the default branch (`default`); where a version does not, the
+    project's default branch decides. A branch without a commit is skipped (nothing to point at)."""
+    commit = item.get("commit") or {}
+    if not item.get("name") or not commit.get("id"):
+        return None
+    default = item.get("default")
+    return branch_data(
+        repository,
+        item["name"],
+        commit["id"],
+        default=default if isinstance(default, bool) else None,
+        protected=item.get("protected") if isinstance(item.get("protected"), bool) else None,
+        updated_at=parse_time_or_none(commit.get("committed_date")),
+    )
+
+
+def _tag_event(repository: RepositoryRef, item: Mapping[str, Any]) -> TagData | None:
+    """An annotated tag's `target` is its tag object, not the commit, and it has a `created_at` (the
+    tagger time, GitLab 16.11+) and usually a message; a lightweight tag's `target` is the commit. The
+    tags API names no tagger."""
+    commit = item.get("commit") or {}
+    if not item.get("name") or not commit.get("id"):
+        return None
+    target = item.get("target")
+    annotated = bool(target and target != commit["id"]) or bool(item.get("message"))
+    tagged_at = parse_time_or_none(item.get("created_at")) if annotated else None
+    return TagData(
+        repository=repository,
+        name=item["name"],
+        sha=commit["id"],
+        annotated=annotated,
+        tagged_at=tagged_at or parse_time_or_none(commit.get("committed_date")),
+        message=item.get("message") or None,
+    )
+
+
+def _release_event(repository: RepositoryRef, item: Mapping[str, Any]) -> ReleaseData | None:
+    """A GitLab release is keyed by its tag (the API has no other id). An upcoming release
+    (`released_at` in the future) is not published yet: no `published_at` until a later run sees it
+    released. GitLab has neither drafts nor pre-releases."""
+    created = parse_time_or_none(item.get("created_at"))
+    if not item.get("tag_name") or created is None:
+        return None
+    author = item.get("author") or {}
+    released = None if item.get("upcoming_release") else parse_time_or_none(item.get("released_at"))
+    name = item.get("name")
+    return ReleaseData(
+        repository=repository,
+        release_id=item["tag_name"],
+        tag_name=item["tag_name"],
+        name=name[:255] if isinstance(name, str) and name else None,
+        created_at=created,
+        published_at=released,
+        author=person_or_none(author.get("name"), None, author.get("username")),
+        url=(item.get("_links") or {}).get("self"),
+    )
+
+
+def _contributor_event(repository: RepositoryRef, item: Mapping[str, Any]) -> ContributorData | None:
+    who = person_or_none(item.get("name"), item.get("email"))
+    if who is None:
+        return None
+    commits = item.get("commits")
+    return ContributorData(
+        repository=repository,
+        person=who,
+        contributions=commits if isinstance(commits, int) and commits >= 0 else None,
     )
 
 
