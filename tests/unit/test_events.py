@@ -47,6 +47,27 @@ def test_envelope_round_trip_keeps_schema_topic_and_normalises_to_utc() -> None:
     assert message_key(parsed.envelope, parsed.data) == "acme/acme/api"
 
 
+def test_one_pass_and_stepwise_parsing_agree_whatever_the_key_order() -> None:
+    """Producers write `schema` first and get the one-pass path; any other key order is still a
+    valid event and must parse to the same thing (through the stepwise path)."""
+    event = make_event(commit(), organization="acme", integration="a/b", source="github")
+    raw = event.to_bytes()
+    assert raw.startswith(b'{"schema":')
+    reordered = orjson.dumps(dict(reversed(list(orjson.loads(raw).items()))))
+    fast, stepwise = parse_event(raw), parse_event(reordered)
+    assert fast.data == stepwise.data
+    assert fast.envelope.model_dump(exclude={"data"}) == stepwise.envelope.model_dump(exclude={"data"})
+
+
+def test_an_invalid_event_of_a_known_schema_is_described_field_by_field() -> None:
+    document = orjson.loads(
+        make_event(commit(), organization="acme", integration="a/b", source="g").to_bytes()
+    )
+    document["data"]["sha"] = "not-a-sha"
+    with pytest.raises(EventValidationError, match=r"^invalid git.commit/v1 data: sha: String should match"):
+        parse_event(orjson.dumps(document))
+
+
 def test_event_id_is_stable_for_same_content_and_changes_with_content() -> None:
     first = make_event(commit(), organization="acme", integration="a/b", source="github")
     again = make_event(

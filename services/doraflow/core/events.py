@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -361,7 +361,9 @@ def organization_topics(prefix: str, organization: str) -> list[str]:
     return [topic_name(prefix, organization, s) for s in (*TOPIC_SUFFIXES, DLQ_SUFFIX)]
 
 
-class Envelope(BaseModel):
+class EventHeader(BaseModel):
+    """The envelope's fields other than `data`: what every consumer reads about an event."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     schema_: str = Field(alias="schema", pattern=r"^[a-z_]+(\.[a-z_]+)*/v[0-9]+$")
@@ -371,10 +373,15 @@ class Envelope(BaseModel):
     source: str = Field(min_length=1, max_length=50)
     occurred_at: UtcDatetime
     collected_at: UtcDatetime
-    data: dict[str, Any]
 
     def topic(self, prefix: str) -> str:
         return topic_name(prefix, self.organization, SCHEMAS[self.schema_].topic_suffix)
+
+
+class Envelope(EventHeader):
+    """An envelope whose `data` is not validated yet (any schema): what producers build."""
+
+    data: dict[str, Any]
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
@@ -422,19 +429,58 @@ def make_event(
     )
 
 
-def message_key(envelope: Envelope, data: EventData) -> str:
+def message_key(envelope: EventHeader, data: EventData) -> str:
     """`{org}/{repository or project}`: one repository's events stay in one partition, in order."""
     return f"{envelope.organization}/{data.partition_scope()}"
 
 
+DataT = TypeVar("DataT", bound=EventData)
+
+
+class TypedEnvelope(EventHeader, Generic[DataT]):
+    """An envelope of one known schema, validated with its `data` in a single pass."""
+
+    data: DataT
+
+
+# One typed envelope per schema, so that the processor's hot path validates raw JSON bytes in one
+# call into pydantic-core (no intermediate Python dicts, no second validation of `data`).
+_TYPED_ENVELOPES: dict[str, type[TypedEnvelope[Any]]] = {
+    name: TypedEnvelope[info.model]  # type: ignore[name-defined]
+    for name, info in SCHEMAS.items()
+}
+# Producers (`Envelope.to_bytes`, orjson) write `schema` first; anything else takes the general path.
+_SCHEMA_PREFIX = b'{"schema":"'
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
-    envelope: Envelope
+    envelope: EventHeader
     data: EventData
 
 
 def parse_event(raw: bytes) -> ParsedEvent:
-    """Decode and validate one message; raise `EventValidationError` saying what is wrong."""
+    """Decode and validate one message; raise `EventValidationError` saying what is wrong.
+
+    The common case — a well-formed event of a known schema, as our producers write it — is
+    validated straight from the bytes with that schema's `TypedEnvelope` (about half the cost of
+    decoding to dicts and validating twice). Anything that does not pass that way is parsed again
+    by the general path, whose step-by-step checks name what is wrong for the dead-letter record.
+    """
+    if raw.startswith(_SCHEMA_PREFIX):
+        end = raw.find(b'"', len(_SCHEMA_PREFIX))
+        typed = _TYPED_ENVELOPES.get(raw[len(_SCHEMA_PREFIX) : end].decode("ascii", "replace"))
+        if typed is not None:
+            try:
+                envelope = typed.model_validate_json(raw)
+            except ValueError:
+                pass  # the general path below says precisely what is wrong
+            else:
+                return ParsedEvent(envelope, envelope.data)
+    return _parse_event_stepwise(raw)
+
+
+def _parse_event_stepwise(raw: bytes) -> ParsedEvent:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
