@@ -8,6 +8,10 @@ injectable 429 (with `Retry-After`) and 5xx bursts.
 Like the real pipelines endpoint, the `next` link of `/pipelines/` drops the `sort` and `fields`
 the first page was asked with (reported on the Atlassian community forum), so a client that follows
 `next` blindly reads page 2 in the default, ascending order.
+
+Like the real API, a pull request's `merge_commit.hash` is a 12-character short hash (tests hand the
+builder the full one); `/commit/{revision}` answers for a full or abbreviated hash. Branches and tags
+are listed from `/refs/branches` and `/refs/tags`, sorted by `sort=name` when asked.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class FakeRepository:
     deployments: list[Json] = field(default_factory=list)
     pipelines: list[Json] = field(default_factory=list)
     tags: list[Json] = field(default_factory=list)
+    branches: list[Json] = field(default_factory=list)  # `/refs/branches` listing
 
 
 def _time(value: str | None) -> datetime | None:
@@ -107,7 +112,9 @@ class FakeBitbucket:
             (re.compile(r"/repositories"), self._all_repositories),
             (re.compile(r"/repositories/([^/]+)"), self._workspace_repositories),
             (re.compile(repo), self._repository),
+            (re.compile(repo + r"/refs/branches"), self._branches),
             (re.compile(repo + r"/refs/branches/(.+)"), self._branch),
+            (re.compile(repo + r"/commit/([^/]+)"), self._commit),
             (re.compile(repo + r"/refs/tags"), self._tags),
             (re.compile(repo + r"/commits/([^/]+)"), self._commits),
             (re.compile(repo + r"/diffstat/([0-9a-f]+)"), self._diffstat),
@@ -203,6 +210,28 @@ class FakeBitbucket:
             headers=self._headers(),
         )
 
+    def _branches(self, request: Request, query: list[tuple[str, str]], full_name: str) -> Response:
+        repository = self._repo(full_name)
+        if isinstance(repository, Response):
+            return repository
+        branches = list(repository.branches)
+        if dict(query).get("sort") == "name":
+            branches.sort(key=lambda b: b["name"])
+        return self._page(request, query, branches)
+
+    def _commit(
+        self, request: Request, query: list[tuple[str, str]], full_name: str, revision: str
+    ) -> Response:
+        """One commit by full or abbreviated hash, from the main branch or any pull request's commits."""
+        repository = self._repo(full_name)
+        if isinstance(repository, Response):
+            return repository
+        known = [*repository.commits, *(c for commits in repository.pr_commits.values() for c in commits)]
+        found = {c["hash"]: c for c in known if c["hash"].startswith(revision.lower())}
+        if len(found) != 1:
+            return self._error(404, f"Commit {revision} not found")
+        return JSONResponse(next(iter(found.values())), headers=self._headers())
+
     def _commits(
         self, request: Request, query: list[tuple[str, str]], full_name: str, revision: str
     ) -> Response:
@@ -237,6 +266,8 @@ class FakeBitbucket:
         if isinstance(repository, Response):
             return repository
         params = dict(query)
+        if params.get("sort") == "name":
+            return self._page(request, query, sorted(repository.tags, key=lambda t: t["name"]))
         descending = params.get("sort") == "-target.date"
         tags = sorted(repository.tags, key=lambda t: t["target"]["date"], reverse=descending)
         return self._page(request, query, tags)
@@ -436,7 +467,7 @@ def pull_request_payload(
             "commit": {"type": "commit", "hash": "b" * 12},
             "repository": repo,
         },
-        "merge_commit": {"type": "commit", "hash": merge_commit[0], "date": merge_commit[1]}
+        "merge_commit": {"type": "commit", "hash": merge_commit[0][:12], "date": merge_commit[1]}
         if merge_commit
         else None,
         "comment_count": comment_count,
@@ -677,4 +708,19 @@ def tag_payload(
         "date": date,
         "tagger": {"type": "author", "raw": tagger} if tagger else None,
         "links": {"html": {"href": f"https://bitbucket.org/acme/lib/commits/tag/{name}"}},
+    }
+
+
+def branch_payload(name: str, commit: Json, repository: str = "acme/api") -> Json:
+    return {
+        "type": "branch",
+        "name": name,
+        "target": commit,
+        "merge_strategies": ["merge_commit", "squash", "fast_forward"],
+        "default_merge_strategy": "merge_commit",
+        "links": {
+            "self": {"href": f"https://api.bitbucket.org/2.0/repositories/{repository}/refs/branches/{name}"},
+            "commits": {"href": f"https://api.bitbucket.org/2.0/repositories/{repository}/commits/{name}"},
+            "html": {"href": f"https://bitbucket.org/{repository}/branch/{name}"},
+        },
     }

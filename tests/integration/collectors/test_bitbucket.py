@@ -15,6 +15,7 @@ import pytest
 from doraflow.collectors.base import CollectorError, Resource, ScopeRef
 from doraflow.collectors.git.bitbucket import BitbucketClient
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
     DeploymentData,
@@ -22,12 +23,14 @@ from doraflow.core.events import (
     PersonRef,
     PullRequestData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.resources import Integration
 from tests.fakes.bitbucket import (
     FakeBitbucket,
     account_payload,
     approval_activity,
+    branch_payload,
     changes_requested_activity,
     comment_activity,
     commit_payload,
@@ -121,7 +124,7 @@ def api_repository(fake: FakeBitbucket) -> None:
             created_on=t(3),
             updated_on=t(5, 10, 1),
             source="login",
-            merge_commit=(sha(4)[:12], t(5, 10)),
+            merge_commit=(sha(4), t(5, 10)),  # the fake sends the 12-character short hash
         ),
         pull_request_payload(
             2,
@@ -131,7 +134,7 @@ def api_repository(fake: FakeBitbucket) -> None:
             created_on=t(11),
             updated_on=t(12, 10, 1),
             source="hotfix/session",
-            merge_commit=(sha(6)[:12], t(12, 10)),
+            merge_commit=(sha(6), t(12, 10)),
             participants=reviewers,
             comment_count=4,
         ),
@@ -484,7 +487,7 @@ async def test_pull_requests_with_participants_and_activity(base_url: str, fake:
         updated_at=dt(5, 10, 1),
         merged_at=dt(5, 10),
         first_commit_at=dt(3, 8),
-        merge_commit_sha=sha(4)[:12],
+        merge_commit_sha=sha(4),  # expanded from the short hash Bitbucket sends
         commit_shas=[sha(12), sha(11)],
         head_branch="login",
         base_branch="main",
@@ -556,9 +559,15 @@ async def test_pull_requests_with_participants_and_activity(base_url: str, fake:
         ),
     ]
     assert sha(31) not in {c.sha for c in commits}
-    # no extra calls: the repository lookup, one list page, activity and commits per pull request;
-    # no diffstat
-    assert len(fake.requests) == 1 + 1 + 2 * 4
+    assert prs[2].merge_commit_sha == sha(6)
+    # no extra calls: the repository lookup, one list page, activity and commits per pull request, and
+    # one commit lookup per merge commit this client had not seen (its commits were not collected); no
+    # diffstat
+    assert len(fake.requests) == 1 + 1 + 2 * 4 + 2
+    assert sorted(fake.calls("/commit/")) == [
+        f"/repositories/acme/api/commit/{sha(4)[:12]}",
+        f"/repositories/acme/api/commit/{sha(6)[:12]}",
+    ]
     assert not fake.calls("/diffstat/")
     listing = unquote(fake.calls("/pullrequests?")[0])
     assert "state=MERGED" in listing
@@ -591,6 +600,69 @@ async def test_pull_requests_incremental_only_fetches_updated(base_url: str, fak
     assert not fake.calls("/pullrequests/1/")
     assert not fake.calls("/pullrequests/2/")
     assert cursor == {"since": "2026-03-26T10:01:00Z", "owed": None}
+
+
+async def test_merge_hashes_expanded_from_commits_already_seen(base_url: str, fake: FakeBitbucket) -> None:
+    """The same client collected the commits first: both merge commits are known, no lookup."""
+    bitbucket = client(base_url)
+    scope = await scope_named(bitbucket, "acme/api")
+    await collect(bitbucket, scope, Resource.COMMITS)
+    fake.requests.clear()
+    events, _ = await collect(bitbucket, scope, Resource.PULL_REQUESTS)
+    await bitbucket.aclose()
+    merged = {e.number: e.merge_commit_sha for e in events if isinstance(e, PullRequestData)}
+    assert merged == {1: sha(4), 2: sha(6), 3: None, 4: None}
+    assert not fake.calls("/commit/")
+
+
+async def test_fast_forward_merge_hash_expanded_from_the_pull_requests_own_commits(
+    base_url: str, fake: FakeBitbucket
+) -> None:
+    repository = fake.repositories["acme/api"]
+    repository.pull_requests[0]["merge_commit"]["hash"] = sha(12)[:12]  # its own last commit
+    bitbucket = client(base_url)
+    scope = await scope_named(bitbucket, "acme/api")
+    events, _ = await collect(bitbucket, scope, Resource.PULL_REQUESTS)
+    await bitbucket.aclose()
+    merged = {e.number: e.merge_commit_sha for e in events if isinstance(e, PullRequestData)}
+    assert (merged[1], merged[2]) == (sha(12), sha(6))
+    assert fake.calls("/commit/") == [f"/repositories/acme/api/commit/{sha(6)[:12]}"]  # only #2's
+
+
+async def test_unknown_merge_hash_is_published_as_none_and_asked_about_once(
+    base_url: str, fake: FakeBitbucket, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = fake.repositories["acme/api"]
+    bitbucket = client(base_url)
+    scope = await scope_named(bitbucket, "acme/api")
+    _, cursor = await collect(bitbucket, scope, Resource.PULL_REQUESTS)
+    # #3 merged with a merge commit Bitbucket no longer knows (history rewritten since)
+    repository.pull_requests[2].update(
+        state="MERGED",
+        updated_on=t(26, 10, 1),
+        merge_commit={"type": "commit", "hash": "c" * 12, "date": t(26, 10)},
+    )
+    repository.activity[3].insert(0, update_activity(3, "Dark mode", "MERGED", BOB, t(26, 10)))
+    fake.requests.clear()
+    with caplog.at_level("WARNING", logger="doraflow.collectors.git.bitbucket"):
+        events, cursor = await collect(bitbucket, scope, Resource.PULL_REQUESTS, cursor)
+        assert [(e.number, e.merge_commit_sha) for e in events if isinstance(e, PullRequestData)] == [
+            (3, None)
+        ]
+        assert fake.calls("/commit/") == ["/repositories/acme/api/commit/cccccccccccc"]
+
+        # updated again (a comment): neither asked nor logged again; #1 and #2 again: answered from
+        # what the client learned, no lookup either
+        for pull in repository.pull_requests[:3]:
+            pull["updated_on"] = t(27)
+        fake.requests.clear()
+        events, _ = await collect(bitbucket, scope, Resource.PULL_REQUESTS, cursor)
+    await bitbucket.aclose()
+    merged = {e.number: e.merge_commit_sha for e in events if isinstance(e, PullRequestData)}
+    assert merged == {1: sha(4), 2: sha(6), 3: None}
+    assert not fake.calls("/commit/")
+    warnings = [r for r in caplog.records if r.getMessage() == "merge commit not found, published without it"]
+    assert len(warnings) == 1
 
 
 # ---- deployments ------------------------------------------------------------------------------------
@@ -723,6 +795,86 @@ async def test_tag_fallback(base_url: str) -> None:
     assert (v1.started_at, v1.commit_shas, v1.is_hotfix) == (dt(17, 8), [sha(81)], False)
     assert cursor is not None
     assert cursor["source"] == "tags"
+
+
+# ---- branches and tags ------------------------------------------------------------------------------
+
+
+def api_refs(fake: FakeBitbucket) -> None:
+    repository = fake.repositories["acme/api"]
+    by_hash = {c["hash"]: c for c in repository.commits}
+    repository.branches = [
+        branch_payload("main", by_hash[sha(6)]),
+        branch_payload("release/1.x", by_hash[sha(4)]),
+        branch_payload("dark-mode", repository.pr_commits[3][0]),
+    ]
+    repository.tags = [
+        tag_payload(
+            "v1.1.0",
+            by_hash[sha(6)],
+            date=t(12, 13),
+            message="Release 1.1.0\n",
+            tagger="Bob Builder <bob@example.com>",
+        ),
+        tag_payload("v1.0.0", by_hash[sha(2)]),
+    ]
+
+
+async def test_branches_and_tags(base_url: str, fake: FakeBitbucket) -> None:
+    api_refs(fake)
+    bitbucket = client(base_url, page_size=2)
+    assert Resource.BRANCHES_AND_TAGS in bitbucket.resources
+    assert Resource.CONTRIBUTORS not in bitbucket.resources  # no contributors endpoint: not collected
+    scope = await scope_named(bitbucket, "acme/api")
+    fake.requests.clear()
+    events, cursor = await collect(bitbucket, scope, Resource.BRANCHES_AND_TAGS)
+    await bitbucket.aclose()
+    assert [e for e in events if isinstance(e, BranchData)] == [
+        BranchData(repository=API, name="dark-mode", head_sha=sha(31), updated_at=dt(19)),
+        BranchData(repository=API, name="main", head_sha=sha(6), is_default=True, updated_at=dt(12, 10)),
+        BranchData(repository=API, name="release/1.x", head_sha=sha(4), updated_at=dt(5, 10)),
+    ]
+    assert [e for e in events if isinstance(e, TagData)] == [
+        TagData(repository=API, name="v1.0.0", sha=sha(2), tagged_at=dt(2)),
+        TagData(
+            repository=API,
+            name="v1.1.0",
+            sha=sha(6),
+            annotated=True,
+            tagged_at=dt(12, 13),
+            tagger=PersonRef(name="Bob Builder", email="bob@example.com"),
+            message="Release 1.1.0\n",
+        ),
+    ]
+    branch_pages = fake.calls("/refs/branches")
+    assert len(branch_pages) == 2
+    assert all("sort=name" in page for page in branch_pages)  # the `next` link keeps the order
+    assert len(fake.calls("/refs/tags")) == 1
+    assert len(fake.requests) == 3
+    assert cursor == {
+        "branches": {"dark-mode": sha(31), "main": sha(6), "release/1.x": sha(4)},
+        "tags": {"v1.0.0": sha(2), "v1.1.0": sha(6)},
+    }
+
+
+async def test_refs_gone_from_the_listing_are_published_as_deleted(
+    base_url: str, fake: FakeBitbucket
+) -> None:
+    api_refs(fake)
+    repository = fake.repositories["acme/api"]
+    bitbucket = client(base_url)
+    scope = await scope_named(bitbucket, "acme/api")
+    _, cursor = await collect(bitbucket, scope, Resource.BRANCHES_AND_TAGS)
+    repository.branches = [b for b in repository.branches if b["name"] != "dark-mode"]
+    repository.tags = [t for t in repository.tags if t["name"] != "v1.0.0"]
+    events, cursor = await collect(bitbucket, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    assert [e for e in events if isinstance(e, BranchData | TagData) and e.deleted] == [
+        BranchData(repository=API, name="dark-mode", head_sha=sha(31), deleted=True),
+        TagData(repository=API, name="v1.0.0", sha=sha(2), deleted=True),
+    ]
+    events, _ = await collect(bitbucket, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    await bitbucket.aclose()
+    assert not [e for e in events if isinstance(e, BranchData | TagData) and e.deleted]
 
 
 # ---- rate limits, retries, errors -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Bitbucket Cloud (REST 2.0) as a source of commits, pull requests, reviews and deployments.
+"""Bitbucket Cloud (REST 2.0) as a source of commits, pull requests, reviews, deployments, branches and
+tags.
 
 Bitbucket pages through a `next` URL in the body (`values`, `pagelen`, `page`, `next`); some `next`
 links drop the query the first page was asked with (`sort`, `fields`, `q`), so the paginator puts
@@ -15,6 +16,16 @@ Bounds on API calls:
 - deployments: the deployments list is read newest first and stopped at the cursor; each successful
   production deployment costs one `commits/{sha}?exclude={previous}` walk (at most `SHIPPED_PAGES`
   pages) to list what it shipped.
+- merge commits: a pull request's `merge_commit.hash` is a 12-character short hash, while deployments
+  are linked to pull requests by full SHA. It is expanded from full hashes the client saw (the pull
+  request's own commits, the commits and shipped-commit walks, earlier expansions: `CommitHashes`),
+  else with one `commit/{short}` call, whose answer is remembered too.
+- branches and tags: listed in full each run (one call per page); the refs gone since the previous
+  complete listing are published as deleted.
+
+Not collected: releases (Bitbucket has none) and contributors. Bitbucket has no contributors
+endpoint, and counting commits per author would mean walking the whole history again every day; the
+commit events already name their authors, which is where the processor finds people.
 """
 
 from __future__ import annotations
@@ -22,7 +33,8 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any, ClassVar
@@ -43,6 +55,7 @@ from doraflow.collectors.common import (
     literal_prefix,
     parse_time_or_none,
     person,
+    person_or_none,
     stream_window,
     user_error,
     utc_now,
@@ -51,7 +64,9 @@ from doraflow.collectors.git.common import (
     DeploySighting,
     Lane,
     Paired,
+    RefSnapshot,
     Shipped,
+    branch_data,
     expand_scope,
     is_hotfix,
     repository_ref,
@@ -61,6 +76,7 @@ from doraflow.collectors.git.common import (
     unresolved_scope,
 )
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
     DeploymentData,
@@ -68,6 +84,7 @@ from doraflow.core.events import (
     PersonRef,
     PullRequestData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.http import HttpClient, NotFoundError
 from doraflow.core.resources import Integration
@@ -81,6 +98,8 @@ PR_FIELDS = "+values.participants,+values.merge_commit.date"
 DIFFSTAT_PAGES = 5
 SHIPPED_PAGES = 10
 KEPT_PARAMS = ("sort", "fields", "q", "pagelen", "state", "exclude", "include", "role")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+RECENT_COMMITS = 50_000  # full hashes kept to expand short ones (about 6 MB at most)
 COMPLETED_STATUS = {"SUCCESSFUL": "success", "FAILED": "failed", "ERROR": "failed", "STOPPED": "cancelled"}
 
 ACCESS = ProviderAccess(
@@ -115,6 +134,7 @@ class BitbucketClient(SourceClient):
         Resource.COMMITS,
         Resource.PULL_REQUESTS,
         Resource.DEPLOYMENTS,
+        Resource.BRANCHES_AND_TAGS,
     )
 
     def __init__(
@@ -141,6 +161,7 @@ class BitbucketClient(SourceClient):
         self.deployment_pattern = re.compile(rules.deployment_pattern)
         self.tag_pattern = re.compile(rules.tag_pattern)
         self.hotfix_pattern = re.compile(rules.hotfix_pattern)
+        self.commit_hashes = CommitHashes()
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -227,6 +248,9 @@ class BitbucketClient(SourceClient):
             elif resource is Resource.DEPLOYMENTS:
                 async for batch in self._deployments(scope, repository, cursor):
                     yield batch
+            elif resource is Resource.BRANCHES_AND_TAGS:
+                async for batch in self._refs(scope, repository, cursor):
+                    yield batch
         except USER_FIXABLE_HTTP_ERRORS as exc:
             raise user_error(exc, ACCESS, self.integration, scope.name) from exc
 
@@ -308,6 +332,7 @@ class BitbucketClient(SourceClient):
     async def _commit_events(
         self, scope: ScopeRef, repository: RepositoryRef, page: Sequence[Mapping[str, Any]], budget: list[int]
     ) -> list[EventData]:
+        self.commit_hashes.remember(repository.id, (item["hash"] for item in page))
         events: list[EventData] = []
         for item in page:
             parents = [p["hash"] for p in item.get("parents") or []]
@@ -368,6 +393,7 @@ class BitbucketClient(SourceClient):
         commits: list[Mapping[str, Any]] = []
         async for page, _ in self._pages(f"{base}/{number}/commits"):
             commits.extend(page)
+        self.commit_hashes.remember(repository.id, (c["hash"] for c in commits))
 
         author_key = _account_key(author)
         comments = [
@@ -404,7 +430,7 @@ class BitbucketClient(SourceClient):
             merged_at=merged_at,
             closed_at=closed_at,
             first_commit_at=min(commit_times) if commit_times else None,
-            merge_commit_sha=merge_commit.get("hash"),
+            merge_commit_sha=await self._full_sha(repository, merge_commit.get("hash")),
             commit_shas=[c["hash"] for c in commits],
             head_branch=((pull.get("source") or {}).get("branch") or {}).get("name"),
             base_branch=((pull.get("destination") or {}).get("branch") or {}).get("name"),
@@ -415,6 +441,52 @@ class BitbucketClient(SourceClient):
             repository, number, author_key, activity, comments, pull.get("participants")
         )
         return [pull_request, *reviews, *_merged_commit_events(repository, pull_request, commits)]
+
+    async def _full_sha(self, repository: RepositoryRef, hash_value: Any) -> str | None:
+        """The full SHA of a (short) hash: from the hashes already seen, else `commit/{sha}` (one call,
+        remembered). A commit Bitbucket does not know (404: history rewritten since the merge) is
+        published without a merge commit rather than with a short hash nothing can match; it is
+        logged and asked about once."""
+        if not isinstance(hash_value, str) or not hash_value:
+            return None
+        sha = hash_value.lower()
+        if FULL_SHA.match(sha):
+            return sha
+        known, full = self.commit_hashes.expand(repository.id, sha)
+        if known:
+            return full
+        try:
+            commit = await self._get(f"/repositories/{_path(repository.name)}/commit/{quote(sha, safe='')}")
+        except NotFoundError:
+            logger.warning(
+                "merge commit not found, published without it",
+                extra={"scope": repository.name, "sha": sha},
+            )
+            self.commit_hashes.answered(repository.id, sha, None)
+            return None
+        answer = str(commit.get("hash") or "").lower()
+        resolved = answer if FULL_SHA.match(answer) and answer.startswith(sha) else None
+        self.commit_hashes.answered(repository.id, sha, resolved)
+        return resolved
+
+    # ---- branches and tags ------------------------------------------------------------------------
+
+    async def _refs(
+        self, scope: ScopeRef, repository: RepositoryRef, cursor: Mapping[str, Any] | None
+    ) -> AsyncIterator[Batch]:
+        """Branches and tags sorted by name (a natural order for branches), then the refs gone since
+        the previous complete listing, with the snapshot as the cursor."""
+        refs = f"/repositories/{_path(scope.name)}/refs"
+        snapshot = RefSnapshot(cursor)
+        async for page, _ in self._pages(f"{refs}/branches", [("sort", "name")]):
+            branches: list[EventData] = [e for e in (_branch_event(repository, item) for item in page) if e]
+            snapshot.saw(branches)
+            yield Batch(branches)
+        async for page, _ in self._pages(f"{refs}/tags", [("sort", "name")]):
+            tags: list[EventData] = [e for e in (_tag_event(repository, item) for item in page) if e]
+            snapshot.saw(tags)
+            yield Batch(tags)
+        yield Batch(snapshot.deleted(repository), snapshot.dump())
 
     # ---- deployments ------------------------------------------------------------------------------
 
@@ -617,6 +689,7 @@ class BitbucketClient(SourceClient):
         pages = 0
         path = f"/repositories/{_path(scope.name)}/commits/{sighting.sha}"
         async for page, next_url in self._pages(path, [("exclude", paired.previous_sha)]):
+            self.commit_hashes.remember(scope.id, (c["hash"] for c in page))
             shas += [c["hash"] for c in page]
             messages += [c.get("message") or "" for c in page]
             pages += 1
@@ -626,6 +699,58 @@ class BitbucketClient(SourceClient):
                 )
                 break
         return Shipped(shas, messages)
+
+
+class CommitHashes:
+    """Full commit hashes the client has seen, per repository, to expand Bitbucket's short hashes
+    without a call: the newest `limit` of them (least recently seen dropped first), indexed by their
+    first seven characters, and the expansions asked of the API (including the ones it could not
+    answer, so that those are asked about, and logged, once)."""
+
+    PREFIX = 7  # the shortest abbreviation git prints
+
+    def __init__(self, limit: int = RECENT_COMMITS) -> None:
+        self.limit = limit
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._by_prefix: dict[tuple[str, str], set[str]] = {}
+        self._asked: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+
+    def remember(self, repository_id: str, shas: Iterable[str]) -> None:
+        for sha in shas:
+            if not isinstance(sha, str) or not FULL_SHA.match(sha):
+                continue
+            key = (repository_id, sha)
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                continue
+            self._recent[key] = None
+            self._by_prefix.setdefault((repository_id, sha[: self.PREFIX]), set()).add(sha)
+            if len(self._recent) > self.limit:
+                (old_repository, old_sha), _ = self._recent.popitem(last=False)
+                bucket = self._by_prefix[(old_repository, old_sha[: self.PREFIX])]
+                bucket.discard(old_sha)
+                if not bucket:
+                    del self._by_prefix[(old_repository, old_sha[: self.PREFIX])]
+
+    def expand(self, repository_id: str, short: str) -> tuple[bool, str | None]:
+        """(known, full hash): known is False when only the API can tell (never seen, or ambiguous);
+        a known None is a hash the API did not know."""
+        if (repository_id, short) in self._asked:
+            return True, self._asked[(repository_id, short)]
+        if len(short) >= self.PREFIX:
+            bucket = self._by_prefix.get((repository_id, short[: self.PREFIX]), set())
+            matches = [sha for sha in bucket if sha.startswith(short)]
+            if len(matches) == 1:
+                return True, matches[0]
+        return False, None
+
+    def answered(self, repository_id: str, short: str, full: str | None) -> None:
+        """What the API said of a short hash: its full hash, or None (unknown)."""
+        self._asked[(repository_id, short)] = full
+        if full is not None:
+            self.remember(repository_id, (full,))
+        if len(self._asked) > self.limit:
+            self._asked.popitem(last=False)
 
 
 # ---- Bitbucket payload mapping --------------------------------------------------------------------
@@ -656,6 +781,45 @@ def _repository_scope(repository: Mapping[str, Any]) -> ScopeRef:
             "url": ((repository.get("links") or {}).get("html") or {}).get("href"),
         },
     )
+
+
+def _branch_event(repository: RepositoryRef, item: Mapping[str, Any]) -> BranchData | None:
+    """Bitbucket flags no default branch in listings (the repository's `mainbranch` decides) and
+    keeps protection in branch restrictions, a separate API: `protected` stays unknown. The head's
+    `date` is the only commit time the API gives."""
+    target = item.get("target") or {}
+    if not item.get("name") or not target.get("hash"):
+        return None
+    return branch_data(
+        repository, item["name"], target["hash"], updated_at=parse_time_or_none(target.get("date"))
+    )
+
+
+def _tag_event(repository: RepositoryRef, item: Mapping[str, Any]) -> TagData | None:
+    """An annotated tag has its own `date`, `tagger` and `message`; a lightweight one has none of
+    them and takes its commit's date."""
+    target = item.get("target") or {}
+    if not item.get("name") or not target.get("hash"):
+        return None
+    tag_date = parse_time_or_none(item.get("date"))
+    tagger = item.get("tagger") or {}
+    annotated = bool(tag_date or tagger or item.get("message"))
+    return TagData(
+        repository=repository,
+        name=item["name"],
+        sha=target["hash"],
+        annotated=annotated,
+        tagged_at=tag_date or parse_time_or_none(target.get("date")),
+        tagger=_author(tagger) if tagger else None,
+        message=item.get("message") or None,
+    )
+
+
+def _author(author: Mapping[str, Any]) -> PersonRef | None:
+    """A git identity (`raw`: "Name <email>") with the Bitbucket account it matched, if any."""
+    name, email = parseaddr(author.get("raw") or "")
+    user = author.get("user") or {}
+    return person_or_none(name or user.get("display_name"), email or None, user.get("nickname"))
 
 
 def _account(account: Mapping[str, Any]) -> PersonRef:
