@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from doraflow.collectors.base import CollectorError, Resource, ScopeRef
-from doraflow.collectors.git.bitbucket import BitbucketClient
+from doraflow.collectors.git.bitbucket import BitbucketClient, CommitHashes
 from doraflow.core.events import (
     BranchData,
     CodeReviewData,
@@ -663,6 +663,26 @@ async def test_unknown_merge_hash_is_published_as_none_and_asked_about_once(
     assert not fake.calls("/commit/")
     warnings = [r for r in caplog.records if r.getMessage() == "merge commit not found, published without it"]
     assert len(warnings) == 1
+
+
+def test_commit_hashes_are_bounded_per_repository_and_ask_when_ambiguous() -> None:
+    hashes = CommitHashes(limit=2)
+    first, second, third = "ab" * 20, "cd" * 20, "ef" * 20
+    hashes.remember("{r}", [first, second, "not-a-sha"])
+    assert hashes.expand("{r}", first[:12]) == (True, first)
+    assert hashes.expand("{other}", first[:12]) == (False, None)  # another repository's commit
+    hashes.remember("{r}", [first, third])  # `first` seen again: `second` is now the oldest
+    assert hashes.expand("{r}", second[:12]) == (False, None)
+    assert hashes.expand("{r}", first[:12]) == (True, first)
+    # two known commits share the abbreviation: only the API can tell
+    hashes.remember("{r}", [first[:12] + "0" * 28])  # a twin: drops the oldest, `first`
+    assert hashes.expand("{r}", third[:12]) == (True, third)
+    hashes.remember("{r}", [first])  # both known now, `third` dropped
+    assert hashes.expand("{r}", first[:12]) == (False, None)
+    assert hashes.expand("{r}", third[:12]) == (False, None)
+    assert hashes.expand("{r}", first[:6]) == (False, None)  # shorter than git abbreviates
+    hashes.answered("{r}", "c" * 12, None)
+    assert hashes.expand("{r}", "c" * 12) == (True, None)  # the API did not know it: not asked again
 
 
 # ---- deployments ------------------------------------------------------------------------------------
