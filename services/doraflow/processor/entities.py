@@ -35,6 +35,7 @@ from doraflow.processor.identity import (
     resolve,
     synthetic_email,
 )
+from doraflow.processor.refs import MERGE_CONTRIBUTORS
 from doraflow.processor.transform import Plan, RepoKey, text
 
 logger = logging.getLogger(__name__)
@@ -290,11 +291,14 @@ MERGE_REFERENCES = (
             ("deployments", "deployed_by"),
             ("issues", "assignee_id"),
             ("issue_transitions", "author_id"),
+            ("tags", "tagger_id"),
+            ("releases", "author_id"),
         )
     ),
     "INSERT INTO team_members (team_id, developer_id, role) "
     "SELECT tm.team_id, m.into_id, tm.role FROM unnest($1::uuid[], $2::uuid[]) AS m(from_id, into_id) "
     "JOIN team_members tm ON tm.developer_id = m.from_id ON CONFLICT DO NOTHING",
+    MERGE_CONTRIBUTORS,
 )
 MERGE_PULL_REQUEST_REFERENCES = tuple(
     _REPOINT.format(table=table, column=column) + " RETURNING t.repository_id, t.pr_number"

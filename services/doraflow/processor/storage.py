@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from doraflow.core.models import natural_id
-from doraflow.processor import enrichment
+from doraflow.processor import enrichment, refs
 from doraflow.processor.entities import Lookups, OrganizationInfo, developers, organizations, repositories
 from doraflow.processor.identity import PersonKey
 from doraflow.processor.transform import Plan, RepoKey, clamp, text
@@ -709,6 +709,7 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     changes.repositories = set(repos.values())
     people = await developers(conn, plan.persons, orgs, lookups)
     changes.developers = set(people.values())
+    await refs.store(conn, plan.refs, orgs, repos, people)
 
     deployed = await deployments(conn, plan, orgs, repos, people)
     refresh = enrichment.CommitRefresh(deployments={d.id for d in deployed})

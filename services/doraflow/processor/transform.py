@@ -40,6 +40,7 @@ from doraflow.core.events import (
     WorkItemData,
 )
 from doraflow.processor.identity import PersonKey
+from doraflow.processor.refs import REF_TYPES, RefsPlan
 from doraflow.processor.validation import Accepted
 
 INT4_MAX = 2**31 - 1
@@ -54,6 +55,7 @@ SUPPORTED: frozenset[type] = frozenset(
         SprintData,
         TransitionData,
         IncidentData,
+        *REF_TYPES,
     }
 )
 PR_STATE_RANK = {"open": 0, "closed": 1, "merged": 2}
@@ -110,6 +112,7 @@ class Plan:
     sprints: dict[SourceKey, Staged[SprintData]] = field(default_factory=dict)
     transitions: dict[tuple[SourceKey, str], Staged[TransitionData]] = field(default_factory=dict)
     incidents: dict[SourceKey, Staged[IncidentData]] = field(default_factory=dict)
+    refs: RefsPlan = field(default_factory=RefsPlan)  # branches, tags, releases, contributors
     schemas: Counter[str] = field(default_factory=Counter)
 
     def __len__(self) -> int:
@@ -224,6 +227,10 @@ class PlanBuilder:
             self.plan.incidents, (org, source, data.external_id), Staged(data, org, source, integration, rank)
         )
 
+    def _ref(self, org: str, source: str, integration: str, data: Any, envelope: Any) -> None:
+        repo, provider = self._repository(org, data.repository, integration), data.repository.provider
+        self.plan.refs.add(data, org, repo, envelope.collected_at, lambda p: self._person(org, provider, p))
+
 
 _HANDLERS: dict[type, Callable[[PlanBuilder, str, str, str, Any, Any], None]] = {
     CommitData: PlanBuilder._commit,
@@ -234,6 +241,7 @@ _HANDLERS: dict[type, Callable[[PlanBuilder, str, str, str, Any, Any], None]] = 
     SprintData: PlanBuilder._sprint,
     TransitionData: PlanBuilder._transition,
     IncidentData: PlanBuilder._incident,
+    **dict.fromkeys(REF_TYPES, PlanBuilder._ref),
 }
 
 
