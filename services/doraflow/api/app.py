@@ -27,11 +27,11 @@ from doraflow.api.ratelimit import RateLimiter, RateLimitMiddleware, RateLimits
 from doraflow.api.routes import api_router
 from doraflow.api.services.analytics import AnalyticsService, MetricsSource
 from doraflow.api.services.ingest import IngestService
+from doraflow.api.services.metrics_layer import MetricsLayer
 from doraflow.core.bus import EventBus
 from doraflow.core.cache import Cache
 from doraflow.core.service import add_service_endpoints
 from doraflow.core.settings import Settings
-from doraflow.metrics.queries import QueryLayerMetricsSource
 
 SERVICE_NAME = "doraflow-api"
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -53,8 +53,9 @@ def create_app(
     metrics_source: MetricsSource | None = None,
     rate_limits: RateLimits | None = None,
 ) -> FastAPI:
-    """Build the API app. `metrics_source` defaults to the metrics package's query layer (where
-    every definition lives); `rate_limits` default to the settings' per-IP and per-key limits."""
+    """Build the API app. `metrics_source` defaults to the metrics package's query layer
+    (`MetricsLayer`: where every definition lives); `rate_limits` default to the settings' per-IP
+    and per-key limits."""
     limits = rate_limits or RateLimits.from_settings(settings)
     degradable = DegradableCache(cache)
     hasher = KeyHasher.from_settings(settings)
@@ -65,9 +66,7 @@ def create_app(
         bus=bus,
         hasher=hasher,
         authenticator=Authenticator(session_factory, hasher),
-        analytics=AnalyticsService(
-            metrics_source or QueryLayerMetricsSource(), degradable, settings.cache_ttl_seconds
-        ),
+        analytics=AnalyticsService(metrics_source or MetricsLayer(), degradable, settings.cache_ttl_seconds),
         ingest=IngestService(bus, degradable, settings.kafka_topic_prefix),
     )
 

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doraflow.api.ratelimit import RateLimits
 from doraflow.api.services.analytics import MetricsScope
+from doraflow.core import models as m
 from doraflow.metrics import MetricResult, Tier, Window
-from tests.integration.api.conftest import Api, bearer
+from tests.integration.api.conftest import Api, Org, bearer
 from tests.integration.api.dataset import seed_dataset
 
 pytestmark = pytest.mark.integration
@@ -122,6 +123,8 @@ async def test_scopes_are_resolved_to_repositories(make_api: object) -> None:
         scope, windows, benchmark = source.calls[-1]
         assert scope.organization_id == org.id
         assert (None if scope.repository_ids is None else set(scope.repository_ids)) == expected
+        assert scope.kind == params.get("scope", "organization")
+        assert scope.id == (uuid.UUID(params["id"]) if "id" in params else None)
         assert len(windows) == 1
         assert benchmark == 2023
     body = response.json()
@@ -270,57 +273,185 @@ async def test_flow_metrics(api: Api) -> None:
     assert metrics["pull_request_throughput"]["value"] > 0
 
 
-async def test_drill_downs_list_the_items_behind_the_numbers(api: Api) -> None:
-    org = await api.new_org()
-    data = await seed_dataset(api.factory, org.id, days=60)
-    dora = (
-        await api.client.get("/api/v1/analytics/dora", params={"window": "30d"}, headers=org.headers)
-    ).json()
-    deployments: list[dict[str, Any]] = []
+async def every_row(api: Api, org: Org, path: str, **params: str) -> tuple[list[dict[str, Any]], int]:
+    """Every row of a drill-down, page by page, and the `total` the first page announced."""
+    rows: list[dict[str, Any]] = []
     cursor = None
+    total = None
     while True:
         page = await api.client.get(
-            "/api/v1/analytics/deployments",
-            params={"window": "30d", "limit": 7, **({"cursor": cursor} if cursor else {})},
+            f"/api/v1/analytics/{path}",
+            params={**params, "limit": "7", **({"cursor": cursor} if cursor else {})},
             headers=org.headers,
         )
         assert page.status_code == 200, page.text
-        deployments += page.json()["items"]
-        cursor = page.json()["next_cursor"]
+        body = page.json()
+        total = body["total"] if total is None else total
+        rows += body["items"]
+        cursor = body["next_cursor"]
         if not cursor:
-            break
-    assert len({d["id"] for d in deployments}) == len(deployments)
-    started = [d["started_at"] for d in deployments]
-    assert started == sorted(started, reverse=True)
-    successful = [d for d in deployments if d["status"] == "success"]
-    assert (
-        len(successful) >= dora["metrics"]["deployment_frequency"]["sample_size"] - 2
-    )  # finish vs start edge
+            return rows, total
 
-    failed = await api.client.get(
-        "/api/v1/analytics/deployments", params={"window": "30d", "status": "failed"}, headers=org.headers
-    )
-    assert all(d["status"] == "failed" for d in failed.json()["items"])
 
-    prs = await api.client.get(
-        "/api/v1/analytics/pull-requests",
-        params={"scope": "repository", "id": str(data.repository_ids["acme/web"]), "limit": 200},
-        headers=org.headers,
-    )
-    items = prs.json()["items"]
-    assert items
-    assert {p["repository"] for p in items} == {"acme/web"}
-    assert all(p["merged_at"] is not None and p["opened_at"] <= p["merged_at"] for p in items)
-    assert any(p["first_deployed_at"] for p in items)
+@pytest.mark.parametrize("scope", ["organization", "team"])
+async def test_drill_downs_list_exactly_the_rows_the_metrics_counted(api: Api, scope: str) -> None:
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=60)
+    params = {"window": "30d", "scope": scope}
+    if scope == "team":
+        params["id"] = str(data.team_ids["payments"])
+    dora = (await api.client.get("/api/v1/analytics/dora", params=params, headers=org.headers)).json()
+    metrics = dora["metrics"]
 
-    incidents = await api.client.get(
-        "/api/v1/analytics/incidents", params={"window": "180d", "sort": "created_at"}, headers=org.headers
+    deployments, total = await every_row(api, org, "deployments", **params)
+    assert len({d["id"] for d in deployments}) == len(deployments) == total
+    assert len(deployments) == metrics["deployment_frequency"]["sample_size"] > 0
+    deployed = [d["deployed_at"] for d in deployments]
+    assert deployed == sorted(deployed, reverse=True)
+    # Lead time's sample is the changes those deployments first shipped.
+    assert sum(d["changes"] for d in deployments) == metrics["lead_time_for_changes"]["sample_size"] > 0
+    if scope == "team":
+        assert {d["repository"] for d in deployments} <= {"acme/checkout", "acme/payments"}
+
+    failed, _ = await every_row(api, org, "deployments", failed="true", sort="recovery_time", **params)
+    assert len(failed) == metrics["change_failure_rate"]["details"]["failed_deployments"] > 0
+    assert all(d["failed"] and d["failure_reasons"] for d in failed)
+    assert {d["id"] for d in failed} == {d["id"] for d in deployments if d["failed"]}
+
+    pull_requests, _ = await every_row(api, org, "pull-requests", **params)
+    breakdown = metrics["lead_time_for_changes"]["details"]["cycle_time_breakdown"]
+    assert len(pull_requests) == breakdown["pull_requests"] > 0
+    assert all(p["first_deployed_at"] and p["cycle_time_seconds"] is not None for p in pull_requests)
+
+    restored, _ = await every_row(api, org, "incidents", selection="resolved", **params)
+    assert len(restored) == metrics["time_to_restore_service"]["sample_size"]
+    started, _ = await every_row(api, org, "incidents", sort="created_at", **params)
+    assert [i["created_at"] for i in started] == sorted(i["created_at"] for i in started)
+    assert all(i["attribution_explanation"] for i in started)
+    # The incidents list and the deployments list tell the same attribution.
+    by_id = {d["id"]: d for d in deployments}
+    linked = [i for i in started if i["deployment_id"] in by_id]
+    assert all(i["id"] in by_id[i["deployment_id"]]["incident_ids"] for i in linked)
+
+
+async def test_drill_down_pull_requests_sort_and_select(api: Api) -> None:
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=40)
+    merged, _ = await every_row(
+        api,
+        org,
+        "pull-requests",
+        scope="repository",
+        id=str(data.repository_ids["acme/web"]),
+        selection="merged",
+        sort="-cycle_time",
     )
-    rows = incidents.json()["items"]
-    assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
-    with_incidents = [d for d in deployments if d["incident_count"]]
-    if with_incidents:
-        assert {d["id"] for d in with_incidents} <= {r["deployment_id"] for r in rows}
+    assert merged
+    assert {p["repository"] for p in merged} == {"acme/web"}
+    assert all(p["merged_at"] is not None and p["opened_at"] <= p["merged_at"] for p in merged)
+    cycle = [p["cycle_time_seconds"] for p in merged]
+    present = [value for value in cycle if value is not None]
+    assert present == sorted(present, reverse=True)
+    assert cycle[len(present) :] == [None] * (len(cycle) - len(present))  # missing values last
+
+    page = await api.client.get(
+        "/api/v1/analytics/pull-requests", params={"cursor": "not-a-cursor"}, headers=org.headers
+    )
+    assert page.status_code == 422
+    assert page.json()["errors"][0]["field"] == "cursor"
+    unknown = await api.client.get(
+        "/api/v1/analytics/deployments", params={"sort": "status"}, headers=org.headers
+    )
+    assert unknown.status_code == 422
+
+
+async def test_team_flow_metrics_count_the_members_work_items(api: Api) -> None:
+    """A team's work-item and sprint metrics are its members' (assignees), not the
+    organization's: the dataset gives the two different numbers."""
+    org = await api.new_org()
+    start = datetime(2025, 3, 3, tzinfo=UTC)
+    developers = {name: uuid.uuid4() for name in ("ana", "bo", "chen")}
+    team_id = uuid.uuid4()
+    sprint_id = uuid.uuid4()
+    async with api.factory() as session:
+        session.add_all(
+            m.Developer(id=developer_id, organization_id=org.id, email=f"{name}@acme.example", name=name)
+            for name, developer_id in developers.items()
+        )
+        session.add(m.Team(id=team_id, organization_id=org.id, name="Payments", slug="payments"))
+        session.add(
+            m.Sprint(
+                id=sprint_id,
+                organization_id=org.id,
+                source="jira",
+                external_id="S1",
+                name="Sprint 1",
+                state="closed",
+                start_at=start,
+                end_at=start + timedelta(days=14),
+            )
+        )
+        await session.flush()
+        session.add_all(
+            m.TeamMember(team_id=team_id, developer_id=developers[name]) for name in ("ana", "bo")
+        )
+        # (assignee, hours in progress): the team's items take 2 h and 4 h, chen's take 30 h.
+        for number, (assignee, hours) in enumerate([("ana", 2), ("bo", 4), ("chen", 30), ("chen", 30)]):
+            issue_id = uuid.uuid4()
+            started = start + timedelta(days=1 + number)
+            session.add(
+                m.WorkItem(
+                    id=issue_id,
+                    organization_id=org.id,
+                    source="jira",
+                    external_id=str(number),
+                    key=f"PAY-{number}",
+                    assignee_id=developers[assignee],
+                    status="Done",
+                    status_category="done",
+                    created_at=started - timedelta(hours=1),
+                    started_at=started,
+                    resolved_at=started + timedelta(hours=hours),
+                )
+            )
+            await session.flush()
+            for index, (category, at) in enumerate(
+                [("in_progress", started), ("done", started + timedelta(hours=hours))]
+            ):
+                session.add(
+                    m.IssueTransition(
+                        organization_id=org.id,
+                        issue_id=issue_id,
+                        external_id=f"{number}-{index}",
+                        from_status=None,
+                        to_status=category,
+                        from_category=None,
+                        to_category=category,
+                        transitioned_at=at,
+                    )
+                )
+            session.add(m.SprintIssue(sprint_id=sprint_id, issue_id=issue_id))
+        await session.commit()
+
+    window = {"from": "2025-03-01", "to": "2025-04-01"}
+    organization = (
+        await api.client.get("/api/v1/analytics/flow", params=window, headers=org.headers)
+    ).json()["metrics"]
+    team_response = await api.client.get(
+        "/api/v1/analytics/flow", params={**window, "scope": "team", "id": str(team_id)}, headers=org.headers
+    )
+    assert team_response.status_code == 200, team_response.text
+    team = team_response.json()["metrics"]
+    hour = 3600.0
+    assert (team["work_item_cycle_time"]["value"], team["work_item_cycle_time"]["sample_size"]) == (
+        3 * hour,
+        2,
+    )
+    assert organization["work_item_cycle_time"]["value"] == 17 * hour  # median of 2, 4, 30, 30
+    assert team["work_item_lead_time"]["value"] == 4 * hour
+    assert organization["work_item_lead_time"]["sample_size"] == 4
+    assert (team["sprint_throughput"]["value"], organization["sprint_throughput"]["value"]) == (2, 4)
+    assert team_response.json()["scope"] == {"kind": "team", "id": str(team_id), "name": "Payments"}
 
 
 async def test_analytics_rate_limit_headers(make_api: object) -> None:

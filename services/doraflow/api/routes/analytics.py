@@ -2,53 +2,38 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from doraflow.api.deps import Context, Session, Viewer
 from doraflow.api.problems import problem_responses
-from doraflow.api.routes.params import DEFAULT_LIMIT, Cursor, Limit
+from doraflow.api.routes.params import AnalyticsQuery, Paging
 from doraflow.api.schemas.analytics import (
-    DORA_METRICS,
     Benchmark,
     DeploymentRow,
+    DeploymentSort,
+    DoraMetricName,
     DoraResponse,
+    DrillDownPage,
     FlowResponse,
     Granularity,
     IncidentRow,
+    IncidentSelection,
+    IncidentSort,
     PullRequestRow,
-    ScopeKind,
+    PullRequestSelection,
+    PullRequestSort,
     TrendResponse,
-    WindowName,
 )
-from doraflow.api.schemas.common import Page, Timestamp
 from doraflow.api.services import drilldown
-from doraflow.api.services.analytics import CachedAnswer, MetricsScope, resolve_window
-from doraflow.metrics import Window
+from doraflow.api.services.analytics import CachedAnswer
 
 router = APIRouter(
     prefix="/analytics", tags=["analytics"], responses=problem_responses(401, 403, 404, 422, 429)
 )
 
-ScopeParam = Annotated[ScopeKind, Query(description="what to measure")]
-IdParam = Annotated[uuid.UUID | None, Query(description="team or repository id (organization: optional)")]
-WindowParam = Annotated[WindowName | None, Query(description="the last N whole days (default 30d)")]
-FromParam = Annotated[
-    Timestamp | None, Query(alias="from", description="start (inclusive); UTC without offset")
-]
-ToParam = Annotated[Timestamp | None, Query(alias="to", description="end (exclusive); default now")]
 BenchmarkParam = Annotated[Benchmark, Query(description="DORA benchmark year for the tiers")]
-MetricName = Literal[
-    "deployment_frequency",
-    "lead_time_for_changes",
-    "change_failure_rate",
-    "failed_deployment_recovery_time",
-    "time_to_restore_service",
-    "rework_rate",
-]
-assert set(MetricName.__args__) == set(DORA_METRICS)  # type: ignore[attr-defined]
 
 
 def _json(answer: CachedAnswer) -> Response:
@@ -64,20 +49,16 @@ async def dora(
     principal: Viewer,
     session: Session,
     context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
+    query: AnalyticsQuery,
     benchmark: BenchmarkParam = "2023",
     compare: Annotated[bool, Query(description="add the preceding window (for trend arrows)")] = False,
 ) -> Response:
     answer = await context.analytics.dora(
         session,
         principal,
-        kind=scope,
-        scope_id=id,
-        window=resolve_window(window, from_, to),
+        kind=query.kind,
+        scope_id=query.scope_id,
+        window=query.window(),
         benchmark=int(benchmark),
         compare=compare,
     )
@@ -89,21 +70,19 @@ async def dora_trend(
     principal: Viewer,
     session: Session,
     context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
+    query: AnalyticsQuery,
     benchmark: BenchmarkParam = "2023",
     granularity: Granularity = "week",
-    metric: Annotated[list[MetricName] | None, Query(description="only these metrics (repeatable)")] = None,
+    metric: Annotated[
+        list[DoraMetricName] | None, Query(description="only these metrics (repeatable)")
+    ] = None,
 ) -> Response:
     answer = await context.analytics.trend(
         session,
         principal,
-        kind=scope,
-        scope_id=id,
-        window=resolve_window(window or ("90d" if from_ is None and to is None else None), from_, to),
+        kind=query.kind,
+        scope_id=query.scope_id,
+        window=query.window(default="90d"),
         benchmark=int(benchmark),
         granularity=granularity,
         metrics=metric or [],
@@ -112,106 +91,69 @@ async def dora_trend(
 
 
 @router.get("/flow", response_model=FlowResponse, summary="Flow metrics (pull requests, churn, work items)")
-async def flow(
-    principal: Viewer,
-    session: Session,
-    context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
-) -> Response:
+async def flow(principal: Viewer, session: Session, context: Context, query: AnalyticsQuery) -> Response:
+    """For a team, work-item cycle and lead time and sprint throughput count the work items
+    assigned to its members; pull-request metrics and churn count its repositories."""
     answer = await context.analytics.flow(
-        session, principal, kind=scope, scope_id=id, window=resolve_window(window, from_, to)
+        session, principal, kind=query.kind, scope_id=query.scope_id, window=query.window()
     )
     return _json(answer)
 
 
-async def _scope_and_window(
-    context: Context,
-    session: Session,
-    principal: Viewer,
-    scope: str,
-    scope_id: uuid.UUID | None,
-    window: str | None,
-    from_: Timestamp | None,
-    to: Timestamp | None,
-) -> tuple[MetricsScope, Window]:
-    resolved = await context.analytics.resolve_scope(session, principal, scope, scope_id)
-    return resolved.metrics, resolve_window(window, from_, to)
+async def _drill_down(
+    principal: Viewer, session: Session, context: Context, query: AnalyticsQuery, paging: Paging
+) -> drilldown.DrillDown:
+    """The scope (404 for another organization's team or repository), window and page every
+    drill-down takes."""
+    resolved = await context.analytics.resolve_scope(session, principal, query.kind, query.scope_id)
+    return drilldown.DrillDown(
+        context.analytics.source, session, resolved.metrics, query.window(), paging.cursor, paging.limit
+    )
+
+
+DrillDownRequest = Annotated[drilldown.DrillDown, Depends(_drill_down)]
 
 
 @router.get(
-    "/pull-requests", response_model=Page[PullRequestRow], summary="Pull requests merged in the window"
+    "/pull-requests",
+    response_model=DrillDownPage[PullRequestRow],
+    summary="Pull requests behind lead time (deployed) or the flow metrics (merged)",
 )
 async def pull_requests(
-    principal: Viewer,
-    session: Session,
-    context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
-    sort: Literal["merged_at", "-merged_at", "opened_at", "-opened_at"] = "-merged_at",
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
-) -> Page[PullRequestRow]:
-    metrics_scope, span = await _scope_and_window(context, session, principal, scope, id, window, from_, to)
-    items, next_cursor = await drilldown.pull_requests(
-        session, metrics_scope, span, sort=sort, cursor=cursor, limit=limit
-    )
-    return Page(items=items, next_cursor=next_cursor)
+    request: DrillDownRequest,
+    selection: Annotated[
+        PullRequestSelection,
+        Query(description="deployed: first deployed in the window (lead time); merged: merged in it"),
+    ] = "deployed",
+    sort: PullRequestSort = "-first_deployed_at",
+) -> DrillDownPage[PullRequestRow]:
+    return await request.pull_requests(selection=selection, sort=sort)
 
 
-@router.get("/deployments", response_model=Page[DeploymentRow], summary="Deployments started in the window")
+@router.get(
+    "/deployments",
+    response_model=DrillDownPage[DeploymentRow],
+    summary="Production deployments of the window, as the DORA metrics count them",
+)
 async def deployments(
-    principal: Viewer,
-    session: Session,
-    context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
-    production: Annotated[bool, Query(description="production deployments only")] = True,
-    status: Literal["success", "failed", "in_progress", "cancelled"] | None = None,
-    sort: Literal["started_at", "-started_at"] = "-started_at",
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
-) -> Page[DeploymentRow]:
-    metrics_scope, span = await _scope_and_window(context, session, principal, scope, id, window, from_, to)
-    items, next_cursor = await drilldown.deployments(
-        session,
-        metrics_scope,
-        span,
-        production_only=production,
-        status=status,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
-    )
-    return Page(items=items, next_cursor=next_cursor)
+    request: DrillDownRequest,
+    failed: Annotated[bool, Query(description="only failed deployments (change failure rate)")] = False,
+    sort: DeploymentSort = "-deployed_at",
+) -> DrillDownPage[DeploymentRow]:
+    return await request.deployments(failed_only=failed, sort=sort)
 
 
-@router.get("/incidents", response_model=Page[IncidentRow], summary="Incidents opened in the window")
+@router.get(
+    "/incidents",
+    response_model=DrillDownPage[IncidentRow],
+    summary="Incidents of the window with the attribution the metrics used",
+)
 async def incidents(
-    principal: Viewer,
-    session: Session,
-    context: Context,
-    scope: ScopeParam = "organization",
-    id: IdParam = None,
-    window: WindowParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
-    open_only: Annotated[bool, Query(alias="open", description="unresolved incidents only")] = False,
-    sort: Literal["created_at", "-created_at"] = "-created_at",
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
-) -> Page[IncidentRow]:
-    metrics_scope, span = await _scope_and_window(context, session, principal, scope, id, window, from_, to)
-    items, next_cursor = await drilldown.incidents(
-        session, metrics_scope, span, open_only=open_only, sort=sort, cursor=cursor, limit=limit
-    )
-    return Page(items=items, next_cursor=next_cursor)
+    request: DrillDownRequest,
+    selection: Annotated[
+        IncidentSelection,
+        Query(description="started: impact started in the window; resolved: resolved in it"),
+    ] = "started",
+    sort: IncidentSort = "-created_at",
+) -> DrillDownPage[IncidentRow]:
+    return await request.incidents(selection=selection, sort=sort)

@@ -15,7 +15,7 @@ repository or team id only, and ids are guessable from nowhere but must still be
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -26,10 +26,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from doraflow.api.auth import Principal
 from doraflow.api.problems import field_problem, not_found
-from doraflow.api.schemas.analytics import DORA_METRICS
+from doraflow.api.schemas.analytics import DORA_METRICS, ScopeKind
 from doraflow.core.cache import Cache, keys
 from doraflow.core.models import Organization, Repository, Team, TeamRepository
-from doraflow.metrics import MetricResult, Window
+from doraflow.metrics import (
+    DeploymentItem,
+    IncidentItem,
+    MetricResult,
+    MetricScope,
+    Page,
+    PullRequestItem,
+    Window,
+)
+from doraflow.metrics.drilldowns import (
+    DeploymentSort,
+    IncidentSelection,
+    IncidentSort,
+    PullRequestSelection,
+    PullRequestSort,
+)
 
 WINDOW_DAYS = {"7d": 7, "30d": 30, "90d": 90, "180d": 180, "365d": 365}
 MAX_RANGE = timedelta(days=3 * 366)
@@ -38,19 +53,29 @@ MAX_BUCKETS = 400
 
 @dataclass(frozen=True, slots=True)
 class MetricsScope:
-    """What the metrics package is asked about: one organization, optionally narrowed to some of
-    its repositories (a team's, or one). `repository_ids=()` is a scope with nothing in it."""
+    """What the metrics package is asked about: the organization, one of its teams or one of its
+    repositories (`kind`, `id`), with the repositories that covers (`repository_ids`; `None` for
+    the whole organization, `()` for a team without repositories). The metrics layer resolves the
+    scope itself (`metric_scope`) — a team's work items are its members', which no list of
+    repositories can express."""
 
     organization_id: uuid.UUID
     repository_ids: tuple[uuid.UUID, ...] | None = None
+    kind: ScopeKind = "organization"
+    id: uuid.UUID | None = None
+
+    @property
+    def metric_scope(self) -> MetricScope:
+        return MetricScope.organization() if self.kind == "organization" else MetricScope(self.kind, self.id)
 
 
 class MetricsSource(Protocol):
-    """What the API needs from `doraflow.metrics`' query layer.
+    """What the API needs from `doraflow.metrics` (`doraflow.api.services.metrics_layer`).
 
     `dora` returns, for each window in order, every DORA metric by name (the six of
     `DORA_METRICS`); one call covers a summary (one window), a comparison (two) and a trend (one
-    per bucket), so records are loaded once. `flow` returns the flow metrics by name.
+    per bucket), so records are loaded once. `flow` returns the flow metrics by name. The
+    drill-downs list the rows behind those numbers, computed with the same inputs and rules.
     """
 
     async def dora(
@@ -60,6 +85,45 @@ class MetricsSource(Protocol):
     async def flow(
         self, session: AsyncSession, scope: MetricsScope, window: Window
     ) -> Mapping[str, MetricResult]: ...
+
+    async def pull_requests(
+        self,
+        session: AsyncSession,
+        scope: MetricsScope,
+        window: Window,
+        *,
+        selection: PullRequestSelection,
+        sort: PullRequestSort,
+        descending: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PullRequestItem]: ...
+
+    async def deployments(
+        self,
+        session: AsyncSession,
+        scope: MetricsScope,
+        window: Window,
+        *,
+        failed_only: bool,
+        sort: DeploymentSort,
+        descending: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[DeploymentItem]: ...
+
+    async def incidents(
+        self,
+        session: AsyncSession,
+        scope: MetricsScope,
+        window: Window,
+        *,
+        selection: IncidentSelection,
+        sort: IncidentSort,
+        descending: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[IncidentItem]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +241,15 @@ class AnalyticsService:
                     select(TeamRepository.repository_id).where(TeamRepository.team_id == scope_id)
                 )
             )
-            return ResolvedScope(kind, scope_id, team_name, MetricsScope(org, repos))
+            return ResolvedScope(kind, scope_id, team_name, MetricsScope(org, repos, "team", scope_id))
         repo_name = await session.scalar(
             select(Repository.name).where(Repository.id == scope_id, Repository.organization_id == org)
         )
         if repo_name is None:
             raise not_found("repository", scope_id)
-        return ResolvedScope(kind, scope_id, repo_name, MetricsScope(org, (scope_id,)))
+        return ResolvedScope(
+            kind, scope_id, repo_name, MetricsScope(org, (scope_id,), "repository", scope_id)
+        )
 
     # -- cache ---------------------------------------------------------------------------------
 
@@ -237,6 +303,32 @@ class AnalyticsService:
 
     # -- answers ---------------------------------------------------------------------------------
 
+    async def _answer(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        kind: str,
+        scope_id: uuid.UUID | None,
+        key_of: Callable[[uuid.UUID], str],
+        compute: Callable[[ResolvedScope], Awaitable[dict[str, Any]]],
+    ) -> CachedAnswer:
+        """The cached answer under `key_of(target)` if there is one; otherwise the scope is
+        resolved (404/422 as for any request), `compute` fills the body between `scope` and
+        `generated_at`, and the encoded answer is cached for the next caller."""
+        target = self.target(principal, kind, scope_id)
+        key = None
+        if target is not None:
+            key = key_of(target)
+            hit = await self.cached(principal, key, kind, target)
+            if hit is not None:
+                return hit
+        scope = await self.resolve_scope(session, principal, kind, scope_id)
+        body = {"scope": scope.as_json(), **await compute(scope), "generated_at": datetime.now(UTC)}
+        encoded = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+        if key is not None:
+            await self._store(principal, key, encoded)
+        return CachedAnswer(encoded, False)
+
     async def dora(
         self,
         session: AsyncSession,
@@ -248,36 +340,35 @@ class AnalyticsService:
         benchmark: int,
         compare: bool,
     ) -> CachedAnswer:
-        target = self.target(principal, kind, scope_id)
-        key = None
-        if target is not None:
-            key = self.dora_key(kind, target, window, benchmark, compare)
-            hit = await self.cached(principal, key, kind, target)
-            if hit is not None:
-                return hit
-        scope = await self.resolve_scope(session, principal, kind, scope_id)
-        windows = [window]
-        if compare:
-            windows.append(Window(window.start - window.duration, window.start))
-        results = await self.source.dora(session, scope.metrics, windows, benchmark=benchmark)
-        body: dict[str, Any] = {
-            "scope": scope.as_json(),
-            "window": {"start": window.start, "end": window.end},
-            "benchmark": benchmark,
-            "metrics": {name: metric_json(results[0][name]) for name in DORA_METRICS if name in results[0]},
-            "previous": None,
-            "generated_at": datetime.now(UTC),
-        }
-        if compare:
-            body["previous"] = {
-                name: metric_json(results[1][name], with_details=False)
-                for name in DORA_METRICS
-                if name in results[1]
+        async def compute(scope: ResolvedScope) -> dict[str, Any]:
+            windows = [window]
+            if compare:
+                windows.append(Window(window.start - window.duration, window.start))
+            results = await self.source.dora(session, scope.metrics, windows, benchmark=benchmark)
+            previous = None
+            if compare:
+                previous = {
+                    name: metric_json(results[1][name], with_details=False)
+                    for name in DORA_METRICS
+                    if name in results[1]
+                }
+            return {
+                "window": {"start": window.start, "end": window.end},
+                "benchmark": benchmark,
+                "metrics": {
+                    name: metric_json(results[0][name]) for name in DORA_METRICS if name in results[0]
+                },
+                "previous": previous,
             }
-        encoded = orjson.dumps(body, option=orjson.OPT_UTC_Z)
-        if key is not None:
-            await self._store(principal, key, encoded)
-        return CachedAnswer(encoded, False)
+
+        return await self._answer(
+            session,
+            principal,
+            kind,
+            scope_id,
+            lambda target: self.dora_key(kind, target, window, benchmark, compare),
+            compute,
+        )
 
     async def trend(
         self,
@@ -292,41 +383,39 @@ class AnalyticsService:
         metrics: Sequence[str],
     ) -> CachedAnswer:
         wanted = self.wanted_metrics(metrics)
-        target = self.target(principal, kind, scope_id)
-        key = None
-        if target is not None:
-            key = self.trend_key(kind, target, window, benchmark, granularity, wanted)
-            hit = await self.cached(principal, key, kind, target)
-            if hit is not None:
-                return hit
-        scope = await self.resolve_scope(session, principal, kind, scope_id)
-        parts = buckets(window, granularity)
-        results = await self.source.dora(session, scope.metrics, [w for w, _ in parts], benchmark=benchmark)
-        series = [
-            {
-                "start": bucket.start,
-                "end": bucket.end,
-                "partial": partial,
-                "metrics": {
-                    name: metric_json(result[name], with_details=False) for name in wanted if name in result
-                },
-            }
-            for (bucket, partial), result in zip(parts, results, strict=True)
-        ]
-        encoded = orjson.dumps(
-            {
-                "scope": scope.as_json(),
+
+        async def compute(scope: ResolvedScope) -> dict[str, Any]:
+            parts = buckets(window, granularity)
+            results = await self.source.dora(
+                session, scope.metrics, [w for w, _ in parts], benchmark=benchmark
+            )
+            return {
                 "window": {"start": window.start, "end": window.end},
                 "benchmark": benchmark,
                 "granularity": granularity,
-                "series": series,
-                "generated_at": datetime.now(UTC),
-            },
-            option=orjson.OPT_UTC_Z,
+                "series": [
+                    {
+                        "start": bucket.start,
+                        "end": bucket.end,
+                        "partial": partial,
+                        "metrics": {
+                            name: metric_json(result[name], with_details=False)
+                            for name in wanted
+                            if name in result
+                        },
+                    }
+                    for (bucket, partial), result in zip(parts, results, strict=True)
+                ],
+            }
+
+        return await self._answer(
+            session,
+            principal,
+            kind,
+            scope_id,
+            lambda target: self.trend_key(kind, target, window, benchmark, granularity, wanted),
+            compute,
         )
-        if key is not None:
-            await self._store(principal, key, encoded)
-        return CachedAnswer(encoded, False)
 
     async def flow(
         self,
@@ -337,24 +426,16 @@ class AnalyticsService:
         scope_id: uuid.UUID | None,
         window: Window,
     ) -> CachedAnswer:
-        target = self.target(principal, kind, scope_id)
-        key = None
-        if target is not None:
-            key = self.flow_key(kind, target, window)
-            hit = await self.cached(principal, key, kind, target)
-            if hit is not None:
-                return hit
-        scope = await self.resolve_scope(session, principal, kind, scope_id)
-        results = await self.source.flow(session, scope.metrics, window)
-        encoded = orjson.dumps(
-            {
-                "scope": scope.as_json(),
+        """Flow metrics of the scope; for a team, its work items and sprints are those of its
+        members (the metrics layer's team scope), its pull requests and churn its repositories'."""
+
+        async def compute(scope: ResolvedScope) -> dict[str, Any]:
+            results = await self.source.flow(session, scope.metrics, window)
+            return {
                 "window": {"start": window.start, "end": window.end},
                 "metrics": {name: metric_json(result) for name, result in results.items()},
-                "generated_at": datetime.now(UTC),
-            },
-            option=orjson.OPT_UTC_Z,
+            }
+
+        return await self._answer(
+            session, principal, kind, scope_id, lambda target: self.flow_key(kind, target, window), compute
         )
-        if key is not None:
-            await self._store(principal, key, encoded)
-        return CachedAnswer(encoded, False)

@@ -144,11 +144,6 @@
     });
   }
 
-  function seconds(from, to) {
-    if (!from || !to) return null;
-    return (new Date(to) - new Date(from)) / 1000;
-  }
-
   function scopeParams() {
     if (state.repo) return { scope: "repository", id: state.repo };
     if (state.team) return { scope: "team", id: state.team };
@@ -437,8 +432,8 @@
     const services = [...new Set([...deployments.map((d) => d.service), ...incidents.map((i) => i.service || "unknown")])].sort();
     const row = Object.fromEntries(services.map((s, i) => [s, i]));
     const point = (iso, y) => ({ x: new Date(iso).getTime(), y });
-    const ok = deployments.filter((d) => d.status === "success").map((d) => point(d.started_at, row[d.service]));
-    const failed = deployments.filter((d) => d.status === "failed").map((d) => point(d.started_at, row[d.service]));
+    const ok = deployments.filter((d) => !d.failed).map((d) => point(d.deployed_at, row[d.service]));
+    const failed = deployments.filter((d) => d.failed).map((d) => point(d.deployed_at, row[d.service]));
     const segments = [];
     const now = Date.now();
     for (const incident of incidents) {
@@ -505,23 +500,23 @@
 
   const COLUMNS = {
     "pull-requests": [
-      ["Merged", (r) => dateTime(r.merged_at)],
+      ["Deployed", (r) => dateTime(r.first_deployed_at)],
       ["Repository", (r) => r.repository],
       ["#", (r) => `#${r.number}`, "num"],
       ["Title", (r) => r.title || "", "wrap"],
       ["Author", (r) => r.author || "—"],
-      ["Coding", (r) => durationText(seconds(r.first_commit_at, r.opened_at)), "num"],
-      ["Pickup", (r) => durationText(seconds(r.opened_at, r.first_review_at)), "num"],
-      ["Review", (r) => durationText(seconds(r.first_review_at, r.merged_at)), "num"],
-      ["Deploy", (r) => durationText(seconds(r.merged_at, r.first_deployed_at)), "num"],
+      ["Coding", (r) => durationText(r.coding_seconds), "num"],
+      ["Pickup", (r) => durationText(r.pickup_seconds), "num"],
+      ["Review", (r) => durationText(r.review_seconds), "num"],
+      ["Deploy", (r) => durationText(r.deploy_seconds), "num"],
       ["Stages", (r) => stageBar(r)],
       ["Size", (r) => `+${r.lines_added ?? 0} −${r.lines_deleted ?? 0}`, "num"],
     ],
     deployments: [
-      ["Started", (r) => dateTime(r.started_at)],
+      ["Deployed", (r) => dateTime(r.deployed_at)],
       ["Service", (r) => r.service],
       ["Repository", (r) => r.repository || "—"],
-      ["Status", (r) => statusPill(r)],
+      ["Outcome", (r) => outcomePill(r)],
       ["Duration", (r) => durationText(r.duration_seconds), "num"],
       ["Revision", (r) => (r.revision ? h("code", {}, r.revision.slice(0, 8)) : "—")],
       ["Incidents", (r) => (r.incident_count ? h("span", { class: "pill bad" }, String(r.incident_count)) : "0"), "num"],
@@ -532,25 +527,29 @@
       ["Title", (r) => r.title || r.external_id, "wrap"],
       ["Service", (r) => r.service || "—"],
       ["Severity", (r) => (r.severity ? h("span", { class: `pill ${/1|crit/i.test(r.severity) ? "bad" : "warn"}` }, r.severity) : "—")],
-      ["Restored after", (r) => (r.resolved_at ? durationText(seconds(r.created_at, r.resolved_at)) : h("span", { class: "pill bad" }, "open")), "num"],
+      ["Restored after", (r) => (r.resolved_at ? durationText(r.time_to_restore_seconds) : h("span", { class: "pill bad" }, "open")), "num"],
       ["Caused by", (r) => (r.deployment_id ? h("code", {}, r.deployment_id.slice(0, 8)) : "—")],
-      ["Attribution", (r) => r.attribution],
+      ["Attribution", (r) => h("span", { title: r.attribution_explanation }, r.attribution)],
     ],
   };
 
-  function statusPill(row) {
-    const cls = { success: "ok", failed: "bad", in_progress: "info", cancelled: "warn" }[row.status] || "info";
-    return h("span", {}, h("span", { class: `pill ${cls}` }, row.status || "unknown"),
+  // The change failure rate's verdict on the deployment, with its reasons on hover.
+  function outcomePill(row) {
+    const verdict = row.failed
+      ? h("span", { class: "pill bad", title: row.failure_reasons.join(", ") }, "failed")
+      : h("span", { class: "pill ok" }, "ok");
+    return h("span", {}, verdict,
+      row.rework ? h("span", { class: "pill warn", title: row.rework_reasons.join(", ") }, " rework") : null,
       row.is_hotfix ? h("span", { class: "pill warn", title: "hotfix" }, " hotfix") : null,
       row.is_rollback ? h("span", { class: "pill warn", title: "rollback" }, " rollback") : null);
   }
 
   function stageBar(row) {
     const parts = [
-      ["coding", seconds(row.first_commit_at, row.opened_at)],
-      ["pickup", seconds(row.opened_at, row.first_review_at)],
-      ["review", seconds(row.first_review_at, row.merged_at)],
-      ["deploy", seconds(row.merged_at, row.first_deployed_at)],
+      ["coding", row.coding_seconds],
+      ["pickup", row.pickup_seconds],
+      ["review", row.review_seconds],
+      ["deploy", row.deploy_seconds],
     ].map(([stage, s]) => [stage, Math.max(0, s || 0)]);
     const total = parts.reduce((sum, [, s]) => sum + s, 0);
     const bar = h("span", { class: "bar", title: parts.map(([st, s]) => `${st} ${durationText(s)}`).join(" · ") });
@@ -586,9 +585,8 @@
     table.tBodies[0].append(...rows);
     state.cursor = page.next_cursor;
     $("#drill-more").hidden = !page.next_cursor;
-    const shown = table.tBodies[0].querySelectorAll("tr:not(.empty-row)").length;
-    const noun = { "pull-requests": "pull requests merged", deployments: "production deployments", incidents: "incidents opened" }[state.tab];
-    $("#drill-caption").textContent = `${shown}${page.next_cursor ? "+" : ""} ${noun} in the window`;
+    const noun = { "pull-requests": "pull requests deployed", deployments: "production deployments", incidents: "incidents opened" }[state.tab];
+    $("#drill-caption").textContent = `${page.total} ${noun} in the window`;
   }
 
   // ---------------------------------------------------------------- wiring
