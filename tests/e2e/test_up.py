@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pgserver
 import pytest
 
 from tests.testenv.common import ManagedProcess, free_port, wait_until
@@ -96,6 +97,24 @@ def test_up_collects_the_current_repository_and_serves_its_metrics(repository: P
         assert metrics["deployment_frequency"]["sample_size"] == 2
         assert httpx.get(f"{base}/", timeout=10).status_code == 200  # the dashboard
         assert httpx.get(f"{base}/api/v1/analytics/dora", timeout=10).status_code == 401
+
+        # Branches, tags and contributors of the repository are stored too (read from the embedded
+        # database while `up` runs; the handle leaves the server to the last process using it).
+        with pgserver.get_server(home / "postgres") as database:
+
+            def stored(sql: str) -> str:
+                return str(database.psql(f"COPY ({sql}) TO STDOUT;")).strip()
+
+            refs = (
+                "SELECT (SELECT string_agg(name || ':' || is_default, ',') FROM branches)"
+                " || ' ' || (SELECT string_agg(name, ',' ORDER BY name) FROM tags)"
+                " || ' ' || (SELECT string_agg(d.email || ':' || c.contributions, ',')"
+                "            FROM repository_contributors c JOIN developers d ON d.id = c.developer_id)"
+            )
+            wait_until(
+                lambda: up.check_alive() or stored(refs) not in ("", "\\N"), 30, "refs and contributors"
+            )
+            assert stored(refs) == "main:true v1.0.0,v1.1.0,v1.2.0-rc1 ana@example.com:3"
     finally:
         up.stop()
     assert up.process.returncode == 0, up.tail()

@@ -19,7 +19,16 @@ from doraflow.collectors.cursors import MemoryCursorStore
 from doraflow.collectors.git.local import LocalGitClient
 from doraflow.collectors.runtime import CollectorRuntime
 from doraflow.core.bus import MemoryBus
-from doraflow.core.events import CommitData, DeploymentData, PersonRef, RepositoryRef, parse_event
+from doraflow.core.events import (
+    BranchData,
+    CommitData,
+    ContributorData,
+    DeploymentData,
+    PersonRef,
+    RepositoryRef,
+    TagData,
+    parse_event,
+)
 from doraflow.core.resources import Integration
 
 pytestmark = pytest.mark.integration
@@ -347,6 +356,132 @@ async def test_clone_urls_are_mirrored_and_fetched(
     assert [commit.sha for commit in commits] == [pushed]
 
 
+async def test_branches_and_tags_with_peeled_annotated_tags(history: tuple[Repo, dict[str, str]]) -> None:
+    repo, c = history
+    client = LocalGitClient(make_integration(str(repo.path)), None, clock=fixed_clock())
+    events, cursor = await collect(client, Resource.BRANCHES_AND_TAGS)
+    ref = RepositoryRef(provider="git", id=str(repo.path), name="shop", default_branch="main")
+    releaser = PersonRef(name=RELEASER[0], email=RELEASER[1])
+
+    def tag(name: str, commit: str, when: str, message: str | None = None) -> TagData:
+        annotated = message is not None
+        return TagData(
+            repository=ref,
+            name=name,
+            sha=c[commit],
+            annotated=annotated,
+            tagged_at=utc(when),
+            tagger=releaser if annotated else None,
+            message=message,
+        )
+
+    assert events == [
+        BranchData(
+            repository=ref,
+            name="feature",
+            head_sha=c["c3"],
+            updated_at=utc("2024-01-13T09:00:00-03:00"),  # the head commit's committer time
+        ),
+        BranchData(
+            repository=ref,
+            name="main",
+            head_sha=c["c7"],
+            is_default=True,
+            updated_at=utc("2024-01-18T09:15:00-07:00"),
+        ),
+        # Every tag (pre-releases too), oldest first; annotated ones peeled to their commit and
+        # dated by the tagger, lightweight ones by the commit.
+        tag("v1.0.0", "c2", "2024-01-12T12:00:00+09:00", "Release 1.0.0"),
+        tag("v1.1.0", "c5", "2024-01-15T16:00:00-08:00"),
+        tag("v1.1.0-rc1", "c5", "2024-01-15T17:00:00-08:00", "Release candidate"),
+        tag("v1.1.1", "c6", "2024-01-17T11:00:00+02:00", "Patch release"),
+    ]
+    assert cursor == {
+        "branches": {"feature": c["c3"], "main": c["c7"]},
+        "tags": {"v1.0.0": c["c2"], "v1.1.0": c["c5"], "v1.1.0-rc1": c["c5"], "v1.1.1": c["c6"]},
+    }
+    again, _ = await collect(client, Resource.BRANCHES_AND_TAGS, cursor)
+    assert again == events  # a full listing each run; unchanged refs keep their event ids
+
+
+async def test_a_clone_lists_its_remote_branches_and_reports_deleted_refs(
+    tmp_path: Path, history: tuple[Repo, dict[str, str]]
+) -> None:
+    source, c = history
+    repo = Repo(tmp_path / "shop", init=False)
+    repo.git("clone", "--quiet", str(source.path), ".")
+    repo.git("checkout", "--quiet", "-b", "wip", "origin/feature")  # on a local branch of its own
+    client = LocalGitClient(make_integration(str(repo.path)), None, clock=fixed_clock())
+    events, cursor = await collect(client, Resource.BRANCHES_AND_TAGS)
+    branches = [(e.name, e.head_sha, e.is_default) for e in events if isinstance(e, BranchData)]
+    # The remote's default branch stays the default whatever is checked out; remote-tracking
+    # branches stand in for the local branches a fresh clone lacks.
+    assert branches == [("feature", c["c3"], False), ("main", c["c7"], True), ("wip", c["c3"], False)]
+    assert events[0].repository.default_branch == "main"
+
+    repo.git("checkout", "--quiet", "main")
+    repo.git("branch", "--quiet", "-D", "wip")
+    repo.git("branch", "--quiet", "-d", "-r", "origin/feature")
+    repo.git("tag", "-d", "v1.1.0-rc1")
+    events, cursor = await collect(client, Resource.BRANCHES_AND_TAGS, cursor)
+    ref = events[0].repository
+    deleted = [e for e in events if e.deleted]
+    assert deleted == [
+        BranchData(repository=ref, name="feature", head_sha=c["c3"], deleted=True),
+        BranchData(repository=ref, name="wip", head_sha=c["c3"], deleted=True),
+        TagData(repository=ref, name="v1.1.0-rc1", sha=c["c5"], deleted=True),
+    ]
+    assert cursor is not None
+    assert set(cursor["branches"]) == {"main"}
+    assert "v1.1.0-rc1" not in cursor["tags"]
+    again, _ = await collect(client, Resource.BRANCHES_AND_TAGS, cursor)
+    assert not [e for e in again if e.deleted]  # reported once
+
+
+async def test_contributors_of_the_default_branch(
+    tmp_path: Path, history: tuple[Repo, dict[str, str]]
+) -> None:
+    source, _ = history
+    client = LocalGitClient(make_integration(str(source.path)), None, clock=fixed_clock())
+    events, cursor = await collect(client, Resource.CONTRIBUTORS)
+    ref = RepositoryRef(provider="git", id=str(source.path), name="shop", default_branch="main")
+
+    def contributor(who: tuple[str, str], commits: int) -> ContributorData:
+        return ContributorData(
+            repository=ref, person=PersonRef(name=who[0], email=who[1]), contributions=commits
+        )
+
+    # main includes the merged feature branch: Alice c1, c4 and the merge; Bob c2 and the revert.
+    assert events == [contributor(ALICE, 3), contributor(BOB, 2), contributor(CAROL, 2)]
+    assert cursor is None
+
+    # Another name on the same email (in any case) is the same contributor; .mailmap applies.
+    repo = Repo(tmp_path / "shop", init=False)
+    repo.git("clone", "--quiet", str(source.path), ".")
+    repo.git("remote", "remove", "origin")  # no remote: the checked-out branch is the default
+    repo.write("x.txt", "x\n")
+    repo.commit("Another", ("A. Example", "ALICE@example.com"), "2024-01-20T10:00:00+00:00")
+    repo.write("y.txt", "y\n")
+    repo.commit("Yet another", ("Bobby", "bobby@home.example"), "2024-01-20T11:00:00+00:00")
+    repo.write(".mailmap", "Bob Example <bob@example.com> Bobby <bobby@home.example>\n")
+    repo.commit("Mailmap", CAROL, "2024-01-20T12:00:00+00:00")
+    clone = LocalGitClient(make_integration(str(repo.path)), None, clock=fixed_clock())
+    events, _ = await collect(clone, Resource.CONTRIBUTORS)
+    assert [(e.person.name, e.person.email, e.contributions) for e in events] == [
+        ("Alice Example", "alice@example.com", 4),
+        ("Bob Example", "bob@example.com", 3),
+        ("Carol Example", "carol@example.com", 3),
+    ]
+    assert events[0].repository.default_branch == "main"
+
+
+async def test_an_empty_repository_has_no_refs_nor_contributors(tmp_path: Path) -> None:
+    empty = Repo(tmp_path / "empty")
+    client = LocalGitClient(make_integration(str(empty.path)), None, clock=fixed_clock())
+    assert await collect(client, Resource.CONTRIBUTORS) == ([], None)
+    assert await collect(client, Resource.BRANCHES_AND_TAGS) == ([], {"branches": {}, "tags": {}})
+
+
 async def test_problems_are_collector_errors_with_hints(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     plain = tmp_path / "plain"
@@ -383,8 +518,12 @@ async def test_this_projects_own_clone() -> None:
     runtime = CollectorRuntime(
         integration, client, bus, cursors, organization="acme", topic_prefix="doraflow"
     )
-    (commits_round, deployments_round) = await runtime.sync_once()
-    assert commits_round.failed == deployments_round.failed == 0
+    rounds = {result.resource: result for result in await runtime.sync_once()}
+    assert set(rounds) == set(LocalGitClient.resources)
+    assert all(result.failed == 0 for result in rounds.values())
+    commits_round = rounds[Resource.COMMITS]
+    assert rounds[Resource.BRANCHES_AND_TAGS].events > 0
+    assert rounds[Resource.CONTRIBUTORS].events > 0
     consumer = bus.consumer("t", topics=["doraflow.acme.git.commits"])
     await consumer.start()
     messages = await consumer.getmany(max_records=100_000, timeout_ms=0)
@@ -408,7 +547,7 @@ async def test_this_projects_own_clone() -> None:
     assert all(d.additions is not None and d.files_changed is not None for d in data)
     assert sum(d.additions or 0 for d in data) > 1000
     # A second round publishes only what was committed in between (colleagues commit concurrently).
-    (again, _) = await runtime.sync_once()
+    (again,) = await runtime.sync_once(Resource.COMMITS)
     later = await consumer.getmany(max_records=100_000, timeout_ms=0)
     assert not {parse_event(m.value).data.natural_key() for m in later} & {d.natural_key() for d in data}
     assert again.events == len(later)

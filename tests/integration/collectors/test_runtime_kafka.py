@@ -1,6 +1,6 @@
 """Local git repository → collector runtime → the real Kafka broker, with cursors in the real
-PostgreSQL: topics, keys, stable event ids, no re-publication, and a restart in the middle of a sync
-that loses nothing."""
+PostgreSQL: topics, keys, stable event ids, no re-publication, a restart in the middle of a sync
+that loses nothing, and branches, tags and contributors through the processor into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,11 +22,15 @@ from doraflow.collectors.runtime import CollectorRuntime, SyncProgress
 from doraflow.collectors.service import run_collector
 from doraflow.core import migrate
 from doraflow.core.bus import EventBus, Message, create_bus
+from doraflow.core.cache import MemoryCache
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.events import DeploymentData, ParsedEvent, parse_event
 from doraflow.core.resources import Integration, KafkaTopicSettings
 from doraflow.core.settings import Settings
+from doraflow.processor.consumer import Processor
 from tests.integration.collectors.test_local_git import ALICE, BOB, RELEASER, Repo
+from tests.integration.processor.conftest import query
+from tests.integration.processor.test_pipeline import config, run_until
 from tests.testenv.common import free_port
 
 pytestmark = pytest.mark.integration
@@ -132,6 +136,8 @@ async def test_events_land_on_the_org_topics_keyed_by_repository_and_are_not_rep
     assert [(r.resource, r.events) for r in results] == [
         (Resource.COMMITS, COMMITS),
         (Resource.DEPLOYMENTS, 2),
+        (Resource.BRANCHES_AND_TAGS, 4),  # main and three tags
+        (Resource.CONTRIBUTORS, 2),
     ]
     assert set(topics) <= await bus.list_topics()
 
@@ -150,9 +156,10 @@ async def test_events_land_on_the_org_topics_keyed_by_repository_and_are_not_rep
     ids = {e.envelope.event_id for e in events}
     assert len(ids) == COMMITS + 2
 
-    # Again with the saved cursors: nothing new is published.
+    # Again with the saved cursors: no commit or deployment is published again (refs and
+    # contributors are listed in full every time, with the same event ids).
     again = await first.sync_once()
-    assert [r.events for r in again] == [0, 0]
+    assert [r.events for r in again] == [0, 0, 4, 2]
     assert len(await read(bus, topics, COMMITS + 2, settle_s=1.0)) == COMMITS + 2
 
     # A collector starting from scratch (no cursors) produces the very same event ids.
@@ -249,3 +256,32 @@ async def test_run_collector_serves_status_and_sync_and_stops(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert any(u.scope == "payments" and u.done for u in updates)
+
+
+async def test_branches_tags_and_contributors_reach_postgres(
+    repository: Repo, bus: EventBus, engine: AsyncEngine
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    collector = runtime(repository, bus, MemoryCursorStore(), prefix)
+    published = 0
+    for resource in (Resource.BRANCHES_AND_TAGS, Resource.CONTRIBUTORS):
+        (result,) = await collector.sync_once(resource)
+        published += result.events
+    processor = Processor(config(prefix), bus, MemoryCache(), create_session_factory(engine))
+    await run_until(processor, lambda: processor.events >= published)
+
+    assert await query(engine, "SELECT name, is_default, deleted_at FROM branches") == [("main", True, None)]
+    assert await query(engine, "SELECT name, annotated FROM tags ORDER BY tagged_at, name") == [
+        ("v1.7.0", True),
+        ("v1.15.0", True),
+        ("v2.0.0-beta", False),
+    ]
+    assert await query(
+        engine,
+        "SELECT d.email, c.contributions FROM repository_contributors c "
+        "JOIN developers d ON d.id = c.developer_id ORDER BY d.email",
+    ) == [(ALICE[1], COMMITS // 2), (BOB[1], COMMITS - COMMITS // 2)]
+    ((tagger,),) = await query(
+        engine, "SELECT DISTINCT d.email FROM tags t JOIN developers d ON d.id = t.tagger_id"
+    )
+    assert tagger == RELEASER[1]

@@ -39,8 +39,16 @@ Decisions:
   a restart continues with `git log --skip` where it stopped and a finished walk is never repeated;
   the next walk is `new tips ^old tips`. Deployments: the newest deployment published (`upper`) and,
   during the first back-fill (newest first), the oldest published (`lower`).
-* **Branches and tags** are collected as the walk's tips and the deployments; there is no event
-  schema for refs (core.events), so they are not published as events of their own.
+* **Branches and tags** (`branches_and_tags`): every branch with its head commit and that commit's
+  committer time — local branches (`refs/heads`; in a mirror, the remote's branches), and in a
+  working clone also the remote-tracking branches that have no local branch of the same name
+  (`origin` first), so a fresh clone shows its remote's branches. The default branch is the remote's
+  (`refs/remotes/origin/HEAD`) when the clone knows it, else the checked-out branch. Every tag of a
+  commit, annotated ones peeled to their commit with the tagger, tagger date and message. Each run
+  lists them in full; refs gone since the previous complete listing are published as `deleted`
+  (`git.common.RefSnapshot`, which is the cursor).
+* **Contributors** (`contributors`): the authors of the default branch's whole history with their
+  commit counts (`git shortlog -s -n -e`, so `.mailmap` applies), one per email.
 """
 
 from __future__ import annotations
@@ -74,8 +82,16 @@ from doraflow.collectors.common import (
     person_or_none,
     utc_now,
 )
-from doraflow.collectors.git.common import is_hotfix
-from doraflow.core.events import CommitData, DeploymentData, EventData, PersonRef, RepositoryRef
+from doraflow.collectors.git.common import RefSnapshot, branch_data, is_hotfix
+from doraflow.core.events import (
+    CommitData,
+    ContributorData,
+    DeploymentData,
+    EventData,
+    PersonRef,
+    RepositoryRef,
+    TagData,
+)
 from doraflow.core.resources import Integration
 
 logger = logging.getLogger(__name__)
@@ -96,6 +112,8 @@ TAG_FORMAT = (
     "%(taggername)%00%(taggeremail)%00%(contents)%00"
 )
 TAG_FIELDS = 11
+BRANCH_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(symref)%00%(committerdate:iso-strict)"
+DEFAULT_REMOTE = "origin"
 # Output that must not depend on the user's or the repository's configuration.
 LOG_OPTIONS = (
     "-c",
@@ -461,11 +479,17 @@ class _Repository:
     location: Location
     cwd: Path
     ref: RepositoryRef
+    default_revision: str = "HEAD"  # the default branch's ref (the remote's, in a working clone)
 
 
 class LocalGitClient(SourceClient):
     provider: ClassVar[str] = PROVIDER
-    resources: ClassVar[tuple[Resource, ...]] = (Resource.COMMITS, Resource.DEPLOYMENTS)
+    resources: ClassVar[tuple[Resource, ...]] = (
+        Resource.COMMITS,
+        Resource.DEPLOYMENTS,
+        Resource.BRANCHES_AND_TAGS,
+        Resource.CONTRIBUTORS,
+    )
 
     def __init__(
         self,
@@ -549,6 +573,10 @@ class LocalGitClient(SourceClient):
             batches = self._commits(git, repository, cursor)
         elif resource is Resource.DEPLOYMENTS:
             batches = self._deployments(git, repository, cursor)
+        elif resource is Resource.BRANCHES_AND_TAGS:
+            batches = self._refs(git, repository, cursor)
+        elif resource is Resource.CONTRIBUTORS:
+            batches = self._contributors(git, repository)
         else:
             return
         # aclosing: when the runtime stops early, the nested generators (and their git processes)
@@ -571,8 +599,7 @@ class LocalGitClient(SourceClient):
                 await self._check(git, ["rev-parse", "--git-dir"], cwd, location)
             else:
                 cwd = await self._mirror(git, location)
-            code, out, _ = await git.run(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=cwd, check=False)
-            default_branch = out.decode().strip() if code == 0 else None
+            default_branch, default_revision = await _default_branch(git, cwd)
         ref = RepositoryRef(
             provider=PROVIDER,
             id=location.id[:255],
@@ -580,7 +607,7 @@ class LocalGitClient(SourceClient):
             url=location.public_url,
             default_branch=default_branch[:100] if default_branch else None,
         )
-        return _Repository(location, cwd, ref)
+        return _Repository(location, cwd, ref, default_revision)
 
     async def _check(self, git: Git, args: list[str], cwd: Path, location: Location) -> None:
         try:
@@ -738,26 +765,117 @@ class LocalGitClient(SourceClient):
             )
             return _fallback_commit(parsed, repository.ref)
 
+    # -- branches, tags and contributors -----------------------------------------------------------
+
+    async def _branches(self, git: Git, repository: _Repository) -> dict[str, tuple[str, datetime | None]]:
+        """Branch name → (head commit, its committer time): local branches, then remote-tracking
+        ones without a local branch of the same name (the default remote's first)."""
+        _, out, _ = await git.run(
+            ["for-each-ref", f"--format={BRANCH_FORMAT}", "refs/heads", "refs/remotes"], cwd=repository.cwd
+        )
+        local: dict[str, tuple[str, datetime | None]] = {}
+        remote: list[tuple[bool, str, str, tuple[str, datetime | None]]] = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            refname, sha, kind, symref, committed = [*line.split("\0"), "", "", "", ""][:5]
+            if symref or kind != "commit":
+                continue  # `origin/HEAD` points at a branch listed anyway; a ref to a tree is no branch
+            head = (sha, _time_or_none(committed))
+            if refname.startswith("refs/heads/"):
+                local[refname.removeprefix("refs/heads/")] = head
+            else:
+                remote_name, _, name = refname.removeprefix("refs/remotes/").partition("/")
+                if name:
+                    remote.append((remote_name != DEFAULT_REMOTE, remote_name, name, head))
+        branches = dict(local)
+        for _, _, name, head in sorted(remote):
+            branches.setdefault(name, head)
+        return {name: head for name, head in branches.items() if len(name) <= 255}
+
+    async def _refs(
+        self, git: Git, repository: _Repository, cursor: dict[str, Any] | None
+    ) -> AsyncGenerator[Batch, None]:
+        """Every branch and tag, then those gone since the previous complete listing (the snapshot
+        is the cursor, saved with the last batch only)."""
+        snapshot = RefSnapshot(cursor)
+        branches = await self._branches(git, repository)
+        events: list[EventData] = [
+            branch_data(repository.ref, name, sha, updated_at=committed)
+            for name, (sha, committed) in sorted(branches.items())
+        ]
+        events += [
+            TagData(
+                repository=repository.ref,
+                name=tag.name,
+                sha=tag.sha,
+                annotated=tag.annotated,
+                tagged_at=tag.time,
+                tagger=tag.tagger,
+                message=tag.message.rstrip("\n") or None if tag.message else None,
+            )
+            for tag in await self._tags(git, repository)
+        ]
+        for start in range(0, len(events), self.batch_size):
+            chunk = events[start : start + self.batch_size]
+            snapshot.saw(chunk)
+            yield Batch(chunk)
+        yield Batch(snapshot.deleted(repository.ref), cursor=snapshot.dump())
+
+    async def _contributors(self, git: Git, repository: _Repository) -> AsyncGenerator[Batch, None]:
+        """Authors of the default branch with their commit counts, one per email (the first name
+        `shortlog` gives it, the one with the most commits), in one batch: a person listed under
+        several identities is then summed by the processor as one listing."""
+        code, _, _ = await git.run(
+            ["rev-parse", "--verify", "--quiet", f"{repository.default_revision}^{{commit}}"],
+            cwd=repository.cwd,
+            check=False,
+        )
+        if code != 0:
+            return  # no commit yet
+        _, out, _ = await git.run(
+            ["shortlog", "-s", "-n", "-e", repository.default_revision, "--"], cwd=repository.cwd
+        )
+        counts: dict[str, tuple[str | None, str | None, int]] = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            parsed = _shortlog_line(line)
+            if parsed is None:
+                continue
+            count, name, email = parsed
+            key = (email or name or "").lower()
+            earlier = counts.get(key)
+            counts[key] = (earlier[0], earlier[1], earlier[2] + count) if earlier else (name, email, count)
+        events: list[EventData] = []
+        for name, email, count in counts.values():
+            who = person_or_none(name, email)
+            if who is not None:
+                events.append(ContributorData(repository=repository.ref, person=who, contributions=count))
+        if events:
+            yield Batch(events)
+
     # -- deployments -----------------------------------------------------------------------------
 
-    async def _tags(self, git: Git, repository: _Repository) -> list[Tag]:
-        """Deployment tags, oldest first by (deployment time, name)."""
+    async def _tags(
+        self, git: Git, repository: _Repository, pattern: re.Pattern[str] | None = None
+    ) -> list[Tag]:
+        """Tags of commits whose name matches `pattern` (all when None), oldest first by (tag
+        time, name)."""
         _, out, _ = await git.run(["for-each-ref", f"--format={TAG_FORMAT}", "refs/tags"], cwd=repository.cwd)
         fields = out.split(b"\0")
         tags: list[Tag] = []
         for start in range(0, len(fields) - TAG_FIELDS + 1, TAG_FIELDS):
             record = [f.decode("utf-8", "replace") for f in fields[start : start + TAG_FIELDS]]
-            tag = await self._tag(git, repository, [record[0].lstrip("\n"), *record[1:]])
+            tag = await self._tag(git, repository, [record[0].lstrip("\n"), *record[1:]], pattern)
             if tag is not None:
                 tags.append(tag)
         tags.sort(key=lambda t: t.key)
         return tags
 
-    async def _tag(self, git: Git, repository: _Repository, record: list[str]) -> Tag | None:
+    async def _tag(
+        self, git: Git, repository: _Repository, record: list[str], pattern: re.Pattern[str] | None
+    ) -> Tag | None:
         refname, kind, sha, peeled_kind, peeled, tagger_date, commit_date, peeled_date = record[:8]
         tagger, email, text = record[8:]
         name = refname.removeprefix("refs/tags/")
-        if not self.tag_pattern.search(name) or len(name) > 255:
+        if (pattern is not None and not pattern.search(name)) or not name or len(name) > 255:
             return None
         if kind == "commit":
             return Tag(name, sha, datetime.fromisoformat(commit_date), False, None, None)
@@ -775,7 +893,7 @@ class LocalGitClient(SourceClient):
     async def _deployments(
         self, git: Git, repository: _Repository, cursor: dict[str, Any] | None
     ) -> AsyncGenerator[Batch, None]:
-        tags = await self._tags(git, repository)
+        tags = await self._tags(git, repository, self.tag_pattern)
         previous = {tag.name: tags[i - 1] if i else None for i, tag in enumerate(tags)}
         cursor = cursor or {}
         upper = _key_from(cursor.get("upper"))
@@ -883,6 +1001,40 @@ class LocalGitClient(SourceClient):
                 extra={"repository": repository.ref.name, "tag": tag.name, "commits": total},
             )
         return shipped, hotfix
+
+
+async def _default_branch(git: Git, cwd: Path) -> tuple[str | None, str]:
+    """(default branch name, the ref to read it from): the default remote's default branch in a
+    working clone that knows it (a checkout may be on any branch), else the checked-out branch."""
+    code, out, _ = await git.run(
+        ["symbolic-ref", "--quiet", f"refs/remotes/{DEFAULT_REMOTE}/HEAD"], cwd=cwd, check=False
+    )
+    target = out.decode().strip()
+    prefix = f"refs/remotes/{DEFAULT_REMOTE}/"
+    if code == 0 and target.startswith(prefix):
+        return target.removeprefix(prefix), target
+    code, out, _ = await git.run(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=cwd, check=False)
+    checked_out = out.decode().strip() if code == 0 else ""
+    return checked_out or None, "HEAD"
+
+
+def _time_or_none(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+_SHORTLOG_LINE = re.compile(r"^\s*(\d+)\t(.*?)\s*(?:<([^<>]*)>)?\s*$")
+
+
+def _shortlog_line(line: str) -> tuple[int, str | None, str | None] | None:
+    """`  12\tJane Doe <jane@acme.com>` → (12, "Jane Doe", "jane@acme.com")."""
+    match = _SHORTLOG_LINE.match(line)
+    if match is None:
+        return None
+    count, name, email = match.groups()
+    return int(count), name or None, email or None
 
 
 def _fallback_commit(parsed: ParsedCommit, repository: RepositoryRef) -> CommitData:
