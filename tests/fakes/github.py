@@ -1,12 +1,13 @@
 """A fake GitHub: REST v3 and GraphQL v4 over real HTTP, from a small in-memory model.
 
 Payloads follow GitHub's documented shapes (field names of repositories, deployments, deployment
-statuses, environments, workflow runs, compare, commits, pull requests and reviews; GraphQL's
-`pageInfo { hasNextPage endCursor }`, `rateLimit`, `errors[].type`), and so does the transport:
-`Link` pagination with `page`/`per_page`, `x-ratelimit-*` headers with per-resource budgets (REST
-`core` and `graphql`), `ETag` + 304 for a matching `If-None-Match` (free, as on GitHub), 401 for a
-bad token, primary-limit 403s until the reset, secondary-limit 403s with `Retry-After`, and 5xx
-bursts — the last three on demand (`FakeGitHub.inject`).
+statuses, environments, workflow runs, compare, commits, contributors, pull requests and reviews;
+GraphQL's refs, releases, `pageInfo { hasNextPage endCursor }`, `rateLimit`, `errors[].type`), and so
+does the transport: `Link` pagination with `page`/`per_page`, 204 for an empty repository's
+contributors, `x-ratelimit-*` headers with per-resource budgets (REST `core` and `graphql`), `ETag`
++ 304 for a matching `If-None-Match` (free, as on GitHub), 401 for a bad token, primary-limit 403s
+until the reset, secondary-limit 403s with `Retry-After`, and 5xx bursts — the last three on demand
+(`FakeGitHub.inject`).
 
 GraphQL is interpreted minimally: the operation is recognised by name (`operationName`, or the name
 in the document) and answered from its variables with every field the client's documents select;
@@ -66,6 +67,7 @@ class Person:
     name: str | None = None
     email: str | None = None
     type: str = "User"
+    account: bool = True  # False: a commit author whose email maps to no GitHub account
 
 
 @dataclass(slots=True)
@@ -164,6 +166,17 @@ class Tag:
     message: str | None = None
 
 
+@dataclass(slots=True)
+class Release:
+    id: int
+    tag_name: str
+    author: Person
+    created_at: datetime
+    published_at: datetime | None = None  # None: a draft
+    name: str | None = None
+    prerelease: bool = False
+
+
 @dataclass
 class Repo:
     owner: Person
@@ -179,6 +192,8 @@ class Repo:
     deployments: list[Deployment] = field(default_factory=list)
     runs: list[WorkflowRun] = field(default_factory=list)
     tags: list[Tag] = field(default_factory=list)
+    branches: dict[str, str] = field(default_factory=dict)  # besides the default branch: name → head
+    releases: list[Release] = field(default_factory=list)
     environments: list[str] | None = None  # None: every environment deployed to
     _position: dict[str, int] = field(default_factory=dict, repr=False)
     _pulls_by_update: list[PullRequest] | None = field(default=None, repr=False)
@@ -218,6 +233,11 @@ class Repo:
 
     def position(self, sha: str) -> int | None:
         return self._position.get(sha)
+
+    def heads(self) -> dict[str, str]:
+        """Every branch and its head commit, the default branch's being the history's last."""
+        default = {self.default_branch: self.history[-1]} if self.history else {}
+        return {**self.branches, **default}
 
     def environment_names(self) -> list[str]:
         if self.environments is not None:
@@ -546,6 +566,7 @@ class _Handler:
                 self.compare,
             ),
             (re.compile(repo + r"/commits"), "/repos/{o}/{r}/commits", self.commits),
+            (re.compile(repo + r"/contributors"), "/repos/{o}/{r}/contributors", self.contributors),
             (re.compile(repo + r"/pulls"), "/repos/{o}/{r}/pulls", self.pulls),
             (
                 re.compile(repo + r"/pulls/(?P<number>\d+)/reviews"),
@@ -674,6 +695,31 @@ class _Handler:
                 itertools.takewhile(lambda s: repo.commits[s].committed_at >= since, newest_first)
             )
         return self.paged_lazy(newest_first, lambda s: self.commit(repo, repo.commits[s]))
+
+    def contributors(self, repo: Repo) -> Response:
+        """Commit counts per account on the default branch, most first (then by login); authors
+        without an account only with `anon=1` (`type` Anonymous, by email); 204 for no commits."""
+        if not repo.history:
+            self.fake._charge(self.resource)
+            return Response(status_code=204, headers=self.fake.rate_headers(self.resource))
+        counts: Counter[str] = Counter()
+        people: dict[str, Person] = {}
+        for sha in repo.history:
+            author = repo.commits[sha].author
+            key = author.login if author.account else f"anon:{author.email}"
+            counts[key] += 1
+            people[key] = author
+        anonymous = self.query.get("anon") in ("1", "true")
+        items: list[Json] = []
+        for key, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            author = people[key]
+            if author.account:
+                items.append({**(self.user(author) or {}), "contributions": count})
+            elif anonymous:
+                items.append(
+                    {"email": author.email, "name": author.name, "type": "Anonymous", "contributions": count}
+                )
+        return self.paged(items)
 
     def paged_lazy(self, keys: list[Any], render: Callable[[Any], Any]) -> Response:
         """`paged` for big lists: render only the requested page."""
@@ -861,8 +907,8 @@ class _Handler:
                     "verified_at": None,
                 },
             },
-            "author": self.user(c.author),
-            "committer": self.user(c.author),
+            "author": self.user(c.author) if c.author.account else None,
+            "committer": self.user(c.author) if c.author.account else None,
             "parents": [
                 {"url": f"{api}/commits/{p}", "sha": p, "html_url": f"{WEB}/{repo.full_name}/commit/{p}"}
                 for p in c.parents
@@ -1105,6 +1151,68 @@ class _GraphQL:
             }
         }
 
+    def op_Branches(self, repo: Repo, v: Json) -> Json:  # noqa: N802
+        """`refs(refPrefix: "refs/heads/", orderBy: ALPHABETICAL)` and `defaultBranchRef`."""
+        heads = sorted(repo.heads().items())
+        offset = _decode_cursor(v.get("after"))
+        size = _first(v, "pageSize")
+        page = heads[offset : offset + size]
+        nodes = [
+            {
+                "name": name,
+                "target": {
+                    "__typename": "Commit",
+                    "oid": sha,
+                    "committedDate": iso(repo.commits[sha].committed_at),
+                },
+            }
+            for name, sha in page
+        ]
+        return {
+            "repository": {
+                "defaultBranchRef": {"name": repo.default_branch} if repo.history else None,
+                "refs": {
+                    "pageInfo": {
+                        "hasNextPage": offset + size < len(heads),
+                        "endCursor": _cursor(offset + len(page)) if page else None,
+                    },
+                    "nodes": nodes,
+                },
+            }
+        }
+
+    def op_Releases(self, repo: Repo, v: Json) -> Json:  # noqa: N802
+        ordered = sorted(repo.releases, key=lambda r: (r.created_at, r.id), reverse=True)
+        offset = _decode_cursor(v.get("after"))
+        size = _first(v, "pageSize")
+        page = ordered[offset : offset + size]
+        nodes = [
+            {
+                "id": f"RE_kwDO{r.id:08d}",
+                "databaseId": r.id,
+                "name": r.name,
+                "tagName": r.tag_name,
+                "createdAt": iso(r.created_at),
+                "publishedAt": iso(r.published_at),
+                "isDraft": r.published_at is None,
+                "isPrerelease": r.prerelease,
+                "url": f"{WEB}/{repo.full_name}/releases/tag/{r.tag_name}",
+                "author": self.actor(r.author),
+            }
+            for r in page
+        ]
+        return {
+            "repository": {
+                "releases": {
+                    "pageInfo": {
+                        "hasNextPage": offset + size < len(ordered),
+                        "endCursor": _cursor(offset + len(page)) if page else None,
+                    },
+                    "nodes": nodes,
+                }
+            }
+        }
+
     def op_DeploymentStates(self, v: Json) -> Json:  # noqa: N802
         by_node = {d.node_id: d for repo in self.fake.repos.values() for d in repo.deployments}
         nodes: list[Json | None] = []
@@ -1150,7 +1258,7 @@ class _GraphQL:
             "author": {
                 "name": c.author.name,
                 "email": c.author.email,
-                "user": {"login": c.author.login},
+                "user": {"login": c.author.login} if c.author.account else None,
             },
             "parents": {"nodes": [{"oid": p} for p in c.parents[:5]]},
         }

@@ -19,13 +19,17 @@ import pytest
 from doraflow.collectors.base import Batch, CollectorError, Resource, ScopeRef
 from doraflow.collectors.git.github import GitHubClient
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
+    ContributorData,
     DeploymentData,
     EventData,
     PersonRef,
     PullRequestData,
+    ReleaseData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.resources import Integration
 from tests.fakes.github import (
@@ -35,6 +39,7 @@ from tests.fakes.github import (
     FakeGitHub,
     Person,
     PullRequest,
+    Release,
     Repo,
     Review,
     Tag,
@@ -418,6 +423,153 @@ async def test_release_tags_are_the_last_fallback(acme: Acme, url: str) -> None:
     ]  # fmt: skip
     assert cursor is not None
     assert cursor["source"] == "tags"
+
+
+async def test_branches_tags_and_releases(acme: Acme, url: str) -> None:
+    repo, alice, bob = acme.lib, acme.people["alice"], acme.people["bob"]
+    repo.branches["feature/lexer"] = sha(repo, "l3")
+    repo.releases += [
+        Release(501, "v1.0.0", alice, ago(15), ago(15), "One point oh"),
+        Release(502, "v1.2.0-rc1", bob, ago(3), ago(2), "Candidate", prerelease=True),
+        Release(503, "v2.0.0", bob, ago(1)),  # a draft: not published
+    ]
+    github = client(url)
+    try:
+        scope = await scope_of(github, "acme/lib")
+        events, cursor, batches = await drain(github, scope, Resource.BRANCHES_AND_TAGS)
+    finally:
+        await github.aclose()
+    lib = ref(repo)
+    tagger = PersonRef(name=alice.name, email=alice.email)
+
+    def tag(name: str, key: str, when: datetime, message: str | None = None) -> TagData:
+        return TagData(
+            repository=lib,
+            name=name,
+            sha=sha(repo, key),
+            annotated=message is not None,
+            tagged_at=when,
+            tagger=tagger if message is not None else None,
+            message=message,
+        )
+
+    def release(
+        number: int, tag_name: str, name: str | None, by: Any, created: datetime, **kw: Any
+    ) -> ReleaseData:
+        return ReleaseData(
+            repository=lib,
+            release_id=str(number),
+            tag_name=tag_name,
+            name=name,
+            created_at=created,
+            author=PersonRef(name=by.name, username=by.login),
+            url=f"https://github.com/acme/lib/releases/tag/{tag_name}",
+            **kw,
+        )
+
+    assert events == [
+        BranchData(repository=lib, name="feature/lexer", head_sha=sha(repo, "l3"), updated_at=ago(10)),
+        BranchData(repository=lib, name="main", head_sha=sha(repo, "l4"), is_default=True, updated_at=ago(4)),
+        # Tags as GitHub orders them (by the tagged commit's date); annotated ones peeled to their
+        # commit and dated by the tagger, lightweight ones dated by the commit.
+        tag("v1.2.0-rc1", "l4", ago(3), "Release candidate"),
+        tag("v1.1.0", "l4", ago(4)),
+        tag("nightly", "l3", ago(10)),
+        tag("v1.0.0", "l2", ago(15), "Release 1.0"),
+        release(503, "v2.0.0", None, bob, ago(1), draft=True),
+        release(502, "v1.2.0-rc1", "Candidate", bob, ago(3), published_at=ago(2), prerelease=True),
+        release(501, "v1.0.0", "One point oh", alice, ago(15), published_at=ago(15)),
+    ]
+    # Only the last batch carries the cursor: the snapshot of a complete listing.
+    assert [batch.cursor is not None for batch in batches] == [False, False, False, True]
+    assert cursor == {
+        "branches": {"feature/lexer": sha(repo, "l3"), "main": sha(repo, "l4")},
+        "tags": {name: sha(repo, key) for name, key in
+                 (("v1.2.0-rc1", "l4"), ("v1.1.0", "l4"), ("nightly", "l3"), ("v1.0.0", "l2"))},
+    }  # fmt: skip
+
+    # The branch is merged and deleted, the nightly tag removed: published once as deleted.
+    del repo.branches["feature/lexer"]
+    repo.tags = [t for t in repo.tags if t.name != "nightly"]
+    github = client(url)
+    try:
+        events, cursor, _ = await drain(github, scope, Resource.BRANCHES_AND_TAGS, cursor)
+        again, _, _ = await drain(github, scope, Resource.BRANCHES_AND_TAGS, cursor)
+    finally:
+        await github.aclose()
+    assert [e for e in events if getattr(e, "deleted", False)] == [
+        BranchData(repository=lib, name="feature/lexer", head_sha=sha(repo, "l3"), deleted=True),
+        TagData(repository=lib, name="nightly", sha=sha(repo, "l3"), deleted=True),
+    ]
+    assert not [e for e in again if getattr(e, "deleted", False)]
+
+
+async def test_refs_are_paged_and_an_empty_repository_has_none(acme: Acme, url: str) -> None:
+    repo = acme.web
+    for n in range(25):
+        repo.branches[f"topic-{n:02d}"] = sha(repo, "w2")
+    empty = acme.fake.repo("acme", "empty")
+    github = GitHubClient(integration(url, ["acme/*"]), TOKEN, page_size=10, http_options=FAST)
+    try:
+        events, cursor, _ = await drain(
+            github, await scope_of(github, "acme/web"), Resource.BRANCHES_AND_TAGS
+        )
+        assert len([e for e in events if isinstance(e, BranchData)]) == 26
+        assert cursor is not None
+        assert len(cursor["branches"]) == 26
+        assert acme.fake.calls["graphql Branches"] == 3  # 26 branches, 10 a page
+        scope = await scope_of(github, empty.full_name)
+        assert await drain(github, scope, Resource.BRANCHES_AND_TAGS) == (
+            [],
+            {"branches": {}, "tags": {}},
+            [Batch([]), Batch([]), Batch([]), Batch([], {"branches": {}, "tags": {}})],
+        )
+        assert (await drain(github, scope, Resource.CONTRIBUTORS))[0] == []  # GitHub answers 204
+    finally:
+        await github.aclose()
+
+
+async def test_contributors_are_accounts_with_their_commit_counts(acme: Acme, url: str) -> None:
+    repo = acme.api
+    ghost = acme.fake.person("ghost-writer", "Ghost Writer", "ghost@elsewhere.test")
+    ghost.account = False  # an email GitHub maps to no account: listed only as anonymous
+    commit(repo, "c7", "Docs", ghost, ago(1))
+    github = client(url)
+    try:
+        events, cursor, _ = await drain(github, await scope_of(github, "acme/api"), Resource.CONTRIBUTORS)
+    finally:
+        await github.aclose()
+    api = ref(repo)
+    assert events == [
+        ContributorData(repository=api, person=PersonRef(username="alice"), contributions=3),
+        ContributorData(repository=api, person=PersonRef(username="bob"), contributions=3),
+    ]
+    assert cursor is None  # a full listing every time
+    assert acme.fake.calls["GET /repos/{o}/{r}/contributors"] == 1
+
+
+async def test_a_repository_created_later_is_collected_without_a_restart(acme: Acme, url: str) -> None:
+    github = client(url, ["acme/api", "acme/new"])
+    try:
+        scopes = await github.list_scopes()
+        new = next(s for s in scopes if s.name == "acme/new")
+        assert new.attributes.get("unresolved")
+        with pytest.raises(CollectorError) as error:
+            await drain(github, new, Resource.COMMITS)
+        assert error.value.scope == "acme/new"
+
+        # Created (or shared with the token) later: the same scope now resolves and is collected.
+        repo = acme.fake.repo("acme", "new")
+        commit(repo, "n1", "Hello", acme.people["carol"], ago(1))
+        events, _, _ = await drain(github, new, Resource.COMMITS)
+        assert [(e.repository.id, e.repository.name) for e in events] == [  # type: ignore[attr-defined]
+            (str(repo.id), "acme/new")
+        ]
+        assert (await drain(github, new, Resource.CONTRIBUTORS))[0] == [
+            ContributorData(repository=ref(repo), person=PersonRef(username="carol"), contributions=1)
+        ]
+    finally:
+        await github.aclose()
 
 
 # -- paging and incremental runs ---------------------------------------------------------------

@@ -9,8 +9,17 @@ What goes where, and why:
   Commits come from `history(since:)` on the default branch with additions/deletions/changed files,
   and a merged pull request's own commits (the same fields) from its page, with its number.
   Tags (the last deployment fallback) also come from GraphQL because REST's tag listing has no dates.
+* **Branches, tags and releases** (`branches_and_tags`) come from GraphQL `refs` and `releases`,
+  annotated tags peeled to their commit in the same page. They have no "changed since" filter, so
+  each run lists them in full (one call per 100, nothing per item; unchanged ones keep their event
+  ids), and refs gone since the previous complete listing are published as `deleted`
+  (`RefSnapshot`, which is the cursor).
 * **REST v3 where GraphQL has no equivalent**: repository listing for scope globs, deployments and
-  their statuses, Actions workflow runs, and compare (deployment → shipped commits).
+  their statuses, Actions workflow runs, compare (deployment → shipped commits) and contributors
+  (commit counts per account on the default branch; GitHub leaves authors it cannot map to an account
+  out unless asked for anonymous ones, and so do we: they have no identity to resolve).
+* **Scope entries GitHub did not know** at start (a repository created or shared later) are looked
+  up again each time they are collected (`resolve_again`), so they are collected without a restart.
 * **Deployments**, in the Integration's order of preference: deployments to environments matching
   `environmentPattern`; else successful Actions runs on the default branch whose workflow name
   matches `deploymentPattern`; else tags matching `tagPattern`. Each successful deployment lists the
@@ -51,11 +60,13 @@ from doraflow.collectors.common import (
     Clock,
     ProviderAccess,
     backfill_horizon,
+    clip,
     glob_match,
     is_glob,
     parse_time_or_none,
     permission_missing,
     person,
+    person_or_none,
     scope_not_found,
     user_error,
     utc_now,
@@ -65,22 +76,29 @@ from doraflow.collectors.git import github_queries as q
 from doraflow.collectors.git.common import (
     DeploymentPairer,
     DeploySighting,
+    RefSnapshot,
     Shipped,
+    branch_data,
     expand_scope,
     headline,
     is_hotfix,
     repository_ref,
+    resolve_again,
     shipped_without_listing,
     unresolved_scope,
 )
 from doraflow.core.events import (
+    BranchData,
     CodeReviewData,
     CommitData,
+    ContributorData,
     DeploymentData,
     EventData,
     PersonRef,
     PullRequestData,
+    ReleaseData,
     RepositoryRef,
+    TagData,
 )
 from doraflow.core.http import (
     AuthenticationError,
@@ -228,6 +246,8 @@ class GitHubClient(SourceClient):
         Resource.COMMITS,
         Resource.PULL_REQUESTS,
         Resource.DEPLOYMENTS,
+        Resource.BRANCHES_AND_TAGS,
+        Resource.CONTRIBUTORS,
     )
 
     def __init__(
@@ -347,16 +367,23 @@ class GitHubClient(SourceClient):
     async def collect(
         self, scope: ScopeRef, resource: Resource, cursor: dict[str, Any] | None
     ) -> AsyncIterator[Batch]:
-        unresolved = scope.attributes.get("unresolved")
-        if unresolved:
-            raise scope_not_found(ACCESS, scope.name, str(unresolved))
+        if scope.attributes.get("unresolved"):
+            try:
+                scope = await resolve_again(scope, self._resolve, ACCESS)
+            except USER_FIXABLE_HTTP_ERRORS as exc:
+                raise user_error(exc, ACCESS, self.integration, scope.name) from exc
         repo = repository_ref(PROVIDER, scope)
+        walker: AsyncGenerator[Batch, None]
         if resource is Resource.COMMITS:
             walker = self._commits(scope, repo, cursor)
         elif resource is Resource.PULL_REQUESTS:
             walker = self._pull_requests(scope, repo, cursor)
         elif resource is Resource.DEPLOYMENTS:
             walker = self._deployments(scope, repo, cursor)
+        elif resource is Resource.BRANCHES_AND_TAGS:
+            walker = self._refs(scope, repo, cursor)
+        elif resource is Resource.CONTRIBUTORS:
+            walker = self._contributors(scope, repo)
         else:
             raise ValueError(f"the GitHub client does not collect {resource.value}")
         try:
@@ -587,6 +614,54 @@ class GitHubClient(SourceClient):
             page = connection["pageInfo"]
             cursor = page.get("endCursor") if page.get("hasNextPage") else None
         return nodes
+
+    # -- branches, tags, releases, contributors ----------------------------------------------------
+
+    async def _refs(
+        self, scope: ScopeRef, repo: RepositoryRef, cursor: dict[str, Any] | None
+    ) -> AsyncGenerator[Batch, None]:
+        """Every branch, tag and release, page by page, then the refs gone since the previous complete
+        listing; the snapshot is saved with that last batch only, so an interrupted listing is read
+        again in full and never reports the unread rest as deleted."""
+        snapshot = RefSnapshot(cursor)
+        async for nodes, repository in self._graphql_pages("Branches", q.BRANCHES, "refs", scope.name):
+            default = (repository.get("defaultBranchRef") or {}).get("name")
+            branches: list[EventData] = [b for node in nodes if (b := _branch_event(repo, node, default))]
+            snapshot.saw(branches)
+            yield Batch(branches)
+        async for nodes, _ in self._graphql_pages("Tags", q.TAGS, "refs", scope.name):
+            tags: list[EventData] = [tag for node in nodes if (tag := _tag_event(repo, node))]
+            snapshot.saw(tags)
+            yield Batch(tags)
+        async for nodes, _ in self._graphql_pages("Releases", q.RELEASES, "releases", scope.name):
+            yield Batch([release for node in nodes if (release := _release_event(repo, node))])
+        yield Batch(snapshot.deleted(repo), snapshot.dump())
+
+    async def _graphql_pages(
+        self, operation: str, query: str, connection: str, scope: str
+    ) -> AsyncIterator[tuple[list[Json], Json]]:
+        """(nodes, the repository object) of each page of one of the repository's connections."""
+        owner, name = _split(scope)
+        after: str | None = None
+        while True:
+            data = await self._query_page(
+                operation, lambda: query, {"owner": owner, "name": name, "after": after}, scope
+            )
+            repository = _repository(data, scope)
+            page = repository[connection]
+            yield list(page["nodes"]), repository
+            if not page["pageInfo"]["hasNextPage"]:
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    async def _contributors(self, scope: ScopeRef, repo: RepositoryRef) -> AsyncGenerator[Batch, None]:
+        """Accounts that authored commits on the default branch, most commits first (REST: GraphQL
+        has no such listing). GitHub counts by account, over every email linked to it, and may
+        answer from a cache a few hours old; an empty repository answers 204."""
+        owner, name = _split(scope.name)
+        path = f"/repos/{owner}/{name}/contributors"
+        async for page in self._rest_pages(path, {"per_page": PAGE_SIZE}, conditional=True):
+            yield Batch([event for item in page if (event := _contributor_event(repo, item))])
 
     # -- deployments -----------------------------------------------------------------------------
 
@@ -959,6 +1034,8 @@ class GitHubClient(SourceClient):
         query: Mapping[str, Any] | None = params
         while url:
             response = await self.rest.request("GET", url, params=query, conditional=conditional)
+            if response.status_code == 204:  # No Content: e.g. the contributors of an empty repository
+                return
             yield response.json()
             link = response.links.get("next")
             url = link.get("url") if link else None
@@ -1184,6 +1261,79 @@ def _run_candidate(run: Json) -> _Candidate:
         deployed_by=_rest_user(run.get("triggering_actor") or run.get("actor")),
         url=run.get("html_url"),
         message=head_commit.get("message"),
+    )
+
+
+def _branch_event(repo: RepositoryRef, node: Json, default: str | None) -> BranchData | None:
+    """A `Ref` under refs/heads/. The repository's `defaultBranchRef` decides `is_default` (the
+    scope listing's default branch may be older); a branch name the schema cannot hold is skipped."""
+    target = node.get("target") or {}
+    name = node.get("name") or ""
+    if target.get("__typename") != "Commit" or not target.get("oid") or not 0 < len(name) <= 255:
+        return None
+    return branch_data(
+        repo,
+        name,
+        target["oid"],
+        default=name == default if default else None,
+        updated_at=parse_time_or_none(target.get("committedDate")),
+    )
+
+
+def _tag_event(repo: RepositoryRef, node: Json) -> TagData | None:
+    """A `Ref` under refs/tags/: an annotated tag (`Tag`) is peeled to its commit and dated by its
+    tagger, a lightweight one is the commit and dated by it. A tag of a tree or a blob, or of another
+    tag, names no commit here and is skipped."""
+    target = node.get("target") or {}
+    name = node.get("name") or ""
+    annotated = target.get("__typename") == "Tag"
+    commit = (target.get("target") or {}) if annotated else target
+    if commit.get("__typename") != "Commit" or not commit.get("oid") or not 0 < len(name) <= 255:
+        return None
+    tagger: Json = (target.get("tagger") or {}) if annotated else {}
+    message = target.get("message") if annotated else None
+    return TagData(
+        repository=repo,
+        name=name,
+        sha=commit["oid"],
+        annotated=annotated,
+        tagged_at=parse_time_or_none(tagger.get("date")) or parse_time_or_none(commit.get("committedDate")),
+        tagger=person_or_none(tagger.get("name"), tagger.get("email")),
+        message=message.rstrip("\n") or None if isinstance(message, str) else None,
+    )
+
+
+def _release_event(repo: RepositoryRef, node: Json) -> ReleaseData | None:
+    created = parse_time_or_none(node.get("createdAt"))
+    tag_name = node.get("tagName") or ""
+    release_id = str(node.get("databaseId") or node.get("id") or "")
+    if created is None or not 0 < len(tag_name) <= 255 or not release_id:
+        return None
+    author = node.get("author") or {}
+    return ReleaseData(
+        repository=repo,
+        release_id=release_id,
+        tag_name=tag_name,
+        name=clip(node.get("name"), 255),
+        created_at=created,
+        published_at=parse_time_or_none(node.get("publishedAt")),
+        draft=bool(node.get("isDraft")),
+        prerelease=bool(node.get("isPrerelease")),
+        author=person_or_none(author.get("name"), None, author.get("login")),
+        url=node.get("url"),
+    )
+
+
+def _contributor_event(repo: RepositoryRef, item: Json) -> ContributorData | None:
+    """An account (`login`) and its commit count; anonymous entries (an email GitHub could not map
+    to an account, listed only with `anon=1`) are left out."""
+    if item.get("type") == "Anonymous" or not item.get("login"):
+        return None
+    count = item.get("contributions")
+    return ContributorData(
+        repository=repo,
+        person=person(username=item["login"]),
+        contributions=count if isinstance(count, int) and count >= 0 else None,
     )
 
 

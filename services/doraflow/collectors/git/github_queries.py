@@ -11,7 +11,7 @@ GraphQL, so the client knows its budget without a separate call. Sizes are varia
 so the client can shrink a page when GitHub times out on a heavy query.
 
 Field names follow GitHub's GraphQL reference (objects Commit, PullRequest, PullRequestReview,
-PageInfo, RateLimit, Ref, Tag). `changedFilesIfAvailable` replaced `changedFiles` on Commit; older
+PageInfo, RateLimit, Ref, Release, Tag). `changedFilesIfAvailable` replaced `changedFiles` on Commit; older
 Enterprise Server versions only know the latter, hence the `_LEGACY` variants that alias it (every
 operation that selects commit fields: the history and a pull request's own commits).
 """
@@ -187,6 +187,50 @@ query DeploymentStates($ids: [ID!]!) {{
       state
       updatedAt
       latestStatus {{ state createdAt }}
+    }}
+  }}
+}}
+"""
+
+# Branches with their head commit and its date, and the repository's default branch (its own flag:
+# the scope listing may be older). Branch protection is not asked for: `Ref.branchProtectionRule`
+# needs admin rights on the repository, and a token without them would fail the whole listing.
+BRANCHES = f"""
+query Branches($owner: String!, $name: String!, $pageSize: Int!, $after: String) {{
+  {RATE_LIMIT_FIELDS}
+  repository(owner: $owner, name: $name) {{
+    defaultBranchRef {{ name }}
+    refs(refPrefix: "refs/heads/", first: $pageSize, after: $after,
+         orderBy: {{field: ALPHABETICAL, direction: ASC}}) {{
+      pageInfo {{ hasNextPage endCursor }}
+      nodes {{
+        name
+        target {{ __typename oid ... on Commit {{ committedDate }} }}
+      }}
+    }}
+  }}
+}}
+"""
+
+# Releases newest first. Drafts are listed to tokens with push access only.
+RELEASES = f"""
+query Releases($owner: String!, $name: String!, $pageSize: Int!, $after: String) {{
+  {RATE_LIMIT_FIELDS}
+  repository(owner: $owner, name: $name) {{
+    releases(first: $pageSize, after: $after, orderBy: {{field: CREATED_AT, direction: DESC}}) {{
+      pageInfo {{ hasNextPage endCursor }}
+      nodes {{
+        id
+        databaseId
+        name
+        tagName
+        createdAt
+        publishedAt
+        isDraft
+        isPrerelease
+        url
+        author {{ login name }}
+      }}
     }}
   }}
 }}
