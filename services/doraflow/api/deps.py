@@ -92,13 +92,15 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 async def require_service_token(context: Context, credentials: Credentials) -> None:
-    """Organization bootstrap: only the service token (see `doraflow.api.auth`) may do it."""
+    """What the operator does for `Organization` resources — registering the organization,
+    re-issuing its admin key, syncing its declared teams — only the service token (see
+    `doraflow.api.auth`) may do."""
     if context.settings.api_secret_key is None:
         raise Problem(403, "organization bootstrap over HTTP is disabled: DORAFLOW_API_SECRET_KEY is not set")
     if credentials is None:
         raise Problem(401, "send the service token: Authorization: Bearer dfs_…", headers=_CHALLENGE)
     if not service_token_matches(context.settings, credentials.credentials):
-        raise Problem(403, "registering organizations needs the service token, not an API key")
+        raise Problem(403, "this needs the service token (the operator's), not an API key")
 
 
 ServiceToken = Annotated[None, Depends(require_service_token)]

@@ -99,6 +99,9 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(255))
     slug: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = _created_at()
+    # The resource declaring this team (e.g. "Organization team-a/acme"); NULL for teams made
+    # through the API. Declared teams are synced from their resource and removed with it (0006).
+    managed_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class Repository(Base):
@@ -588,3 +591,22 @@ class RepositoryContributor(Base):
     )
     contributions: Mapped[int | None] = mapped_column(Integer)
     observed_at: Mapped[datetime]
+
+
+# --- declared teams (migration 0006) --------------------------------------------------------------
+
+
+class TeamRepositoryPattern(Base):
+    """A repository an `Organization` resource assigns to a team, by full name or glob
+    (`acme/api`, `acme/payments-*`), remembered so that a repository collected later is linked
+    to the team as it appears (a trigger on `repositories`, see migration 0006). `name_regex` is
+    the pattern as an anchored PostgreSQL regular expression, matched case-insensitively."""
+
+    __tablename__ = "team_repository_patterns"
+
+    team_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    pattern: Mapped[str] = mapped_column(String(255), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = _org_fk()
+    name_regex: Mapped[str] = mapped_column(Text)

@@ -18,6 +18,8 @@ from doraflow.api.schemas.organizations import (
     OrganizationUpdate,
     WhoAmI,
 )
+from doraflow.api.schemas.teams import SyncedTeamOut, TeamsSync, TeamsSynced
+from doraflow.api.services import declared_teams
 from doraflow.api.services import organizations as service
 from doraflow.core.cache import keys
 
@@ -72,6 +74,30 @@ async def issue_admin_key(
     issued = await service.issue_admin_key(session, context.hasher, organization_id, body.name)
     return ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(issued.row).model_dump(), "key": issued.secret}
+    )
+
+
+@router.put(
+    "/organizations/{organization_id}/teams",
+    response_model=TeamsSynced,
+    summary="Sync the teams an Organization resource declares (service token; idempotent)",
+    responses=problem_responses(404),
+)
+async def sync_declared_teams(
+    organization_id: uuid.UUID, body: TeamsSync, _: ServiceToken, context: Context, session: Session
+) -> TeamsSynced:
+    """What the operator calls on every reconcile with the resource's complete `spec.teams`:
+    declared teams are created or updated by slug with exactly the declared members and
+    repositories; declared teams no longer listed are removed; teams made through the API stay.
+    Syncing the same declaration again changes nothing (`changed: false`)."""
+    result = await declared_teams.sync_declared_teams(
+        session, context.cache, organization_id, managed_by=body.managed_by, declared=body.teams
+    )
+    return TeamsSynced(
+        teams=[SyncedTeamOut.model_validate(team, from_attributes=True) for team in result.teams],
+        removed=result.removed,
+        created_developers=result.created_developers,
+        changed=result.changed,
     )
 
 

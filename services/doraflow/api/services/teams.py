@@ -80,6 +80,7 @@ async def list_teams(
             created_at=row.created_at,
             member_count=counts[row.id][0],
             repository_count=counts[row.id][1],
+            managed_by=row.managed_by,
         )
         for row in rows
     ], next_cursor
@@ -140,6 +141,7 @@ async def get_team(
         created_at=team.created_at,
         member_count=len(members),
         repository_count=len(repositories),
+        managed_by=team.managed_by,
         members=[TeamMemberOut(developer_id=m[0], name=m[1], email=m[2], role=m[3]) for m in members],
         repositories=[TeamRepositoryOut(repository_id=r[0], name=r[1], provider=r[2]) for r in repositories],
     )
