@@ -518,6 +518,9 @@ async def test_this_projects_own_clone() -> None:
     runtime = CollectorRuntime(
         integration, client, bus, cursors, organization="acme", topic_prefix="doraflow"
     )
+    # Every resource is scheduled from the Integration's schedules (the seed's defaults here).
+    assert runtime.scheduler.interval(Resource.BRANCHES_AND_TAGS) == 4 * 3600
+    assert runtime.scheduler.interval(Resource.CONTRIBUTORS) == 24 * 3600
     rounds = {result.resource: result for result in await runtime.sync_once()}
     assert set(rounds) == set(LocalGitClient.resources)
     assert all(result.failed == 0 for result in rounds.values())
