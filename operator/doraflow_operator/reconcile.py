@@ -58,12 +58,29 @@ class Registration:
     admin_key: str | None  # only when the API created the organization (or issued a new key)
 
 
+@dataclass(frozen=True, slots=True)
+class TeamSync:
+    """What the API made of the declared teams: `ambiguous` members (`team/member`) it could not
+    place, `waiting` repository names or globs (`team/pattern`) no collected repository matches
+    yet (linked when one is collected), `removed` slugs no longer declared."""
+
+    teams: int
+    changed: bool
+    ambiguous: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
 class OrganizationRegistry(Protocol):
     """The API service, reached over HTTP with the operator's service token."""
 
-    async def register(self, slug: str, name: str, teams: Sequence[Mapping[str, Any]]) -> Registration: ...
+    async def register(self, slug: str, name: str) -> Registration: ...
 
     async def issue_admin_key(self, organization_id: str, name: str) -> str: ...
+
+    async def sync_teams(
+        self, organization_id: str, managed_by: str, teams: Sequence[Mapping[str, Any]]
+    ) -> TeamSync: ...
 
 
 @dataclass
@@ -146,9 +163,8 @@ async def reconcile_organization(
         verdict = Verdict("Ready", "False", "KafkaUnavailable", f"cannot create the topics: {exc}")
         return Outcome(_status(body, [verdict], now), retry_after=30)
 
-    teams = [team.model_dump(mode="json", by_alias=True) for team in organization.spec.teams]
     try:
-        registration = await registry.register(organization.slug, organization.spec.display_name, teams)
+        registration = await registry.register(organization.slug, organization.spec.display_name)
     except Exception as exc:
         verdict = Verdict(
             "Ready", "False", "ApiUnavailable", f"cannot register with the API at {settings.api_url}: {exc}"
@@ -184,14 +200,57 @@ async def reconcile_organization(
         f"organization {organization.slug} registered; {len(specs)} topics; "
         f"admin key in Secret {secret_name}",
     )
+    teams_verdict, outcome.retry_after = await _sync_teams(
+        organization, registration, registry, outcome, settings
+    )
     outcome.status = _status(
         body,
-        [verdict],
+        [verdict, teams_verdict],
         now,
         organizationId=registration.organization_id,
         topics=[spec.name for spec in specs],
     )
     return outcome
+
+
+def _listed(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+async def _sync_teams(
+    organization: Organization,
+    registration: Registration,
+    registry: OrganizationRegistry,
+    outcome: Outcome,
+    settings: Settings,
+) -> tuple[Verdict, float | None]:
+    """Hand `spec.teams` to the API (on every reconcile: the API answers "unchanged" cheaply, and
+    the drift timer is what re-links what changed behind our back) and judge the answer as the
+    `TeamsSynced` condition. A failure does not make the organization un-Ready — it is registered
+    and collecting — but asks for another pass."""
+    teams = [team.model_dump(mode="json", by_alias=True) for team in organization.spec.teams]
+    managed_by = f"Organization {organization.metadata.namespace}/{organization.metadata.name}"
+    try:
+        synced = await registry.sync_teams(registration.organization_id, managed_by, teams)
+    except Exception as exc:
+        message = f"cannot sync spec.teams with the API at {settings.api_url}: {exc}"
+        return Verdict("TeamsSynced", "False", "TeamSyncFailed", message), 30
+    if synced.changed:
+        outcome.log.append(
+            f"synced {synced.teams} teams"
+            + (f"; removed {_listed(synced.removed)}" if synced.removed else "")
+        )
+    if synced.ambiguous:
+        message = (
+            f"members that name different people on different providers: {_listed(synced.ambiguous)}; "
+            "write them as provider:username (e.g. github:jdoe)"
+        )
+        return Verdict("TeamsSynced", "False", "AmbiguousMembers", message), None
+    message = f"{synced.teams} teams synced"
+    if synced.waiting:
+        message += f"; not collected yet (linked when they are): {_listed(synced.waiting)}"
+    return Verdict("TeamsSynced", "True", "Synced", message), None
 
 
 async def delete_organization_topics(

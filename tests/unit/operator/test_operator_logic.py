@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from doraflow.collectors.service import load_integration
 from doraflow.core.bus import MemoryBus
 from doraflow.core.resources import Integration, Organization
+from doraflow.core.security import derive_service_token
 from doraflow.core.settings import Settings
 from doraflow_operator.conditions import Verdict, merge_conditions, status_changed
 from doraflow_operator.manifests import (
@@ -24,10 +27,12 @@ from doraflow_operator.manifests import (
 )
 from doraflow_operator.reconcile import (
     Registration,
+    TeamSync,
     delete_organization_topics,
     reconcile_integration,
     reconcile_organization,
 )
+from doraflow_operator.registry import ApiError, ApiRegistry
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 SETTINGS = Settings(
@@ -100,11 +105,15 @@ class FakeCluster:
 
 
 class FakeRegistry:
+    """The API as the operator sees it; `answer` is what the next team sync returns (or raises)."""
+
     def __init__(self) -> None:
         self.registered: dict[str, str] = {}
         self.issued = 0
+        self.synced: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self.answer: TeamSync | Exception | None = None
 
-    async def register(self, slug: str, name: str, teams: Sequence[Mapping[str, Any]]) -> Registration:
+    async def register(self, slug: str, name: str) -> Registration:
         first = slug not in self.registered
         self.registered.setdefault(slug, f"id-{slug}")
         return Registration(self.registered[slug], "dfk_first_key" if first else None)
@@ -112,6 +121,14 @@ class FakeRegistry:
     async def issue_admin_key(self, organization_id: str, name: str) -> str:
         self.issued += 1
         return f"dfk_reissued_{self.issued}"
+
+    async def sync_teams(
+        self, organization_id: str, managed_by: str, teams: Sequence[Mapping[str, Any]]
+    ) -> TeamSync:
+        self.synced.append((organization_id, managed_by, [dict(team) for team in teams]))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer or TeamSync(teams=len(teams), changed=len(self.synced) == 1)
 
 
 def integration(**spec: Any) -> Integration:
@@ -280,7 +297,7 @@ async def test_organization_registers_creates_topics_and_stores_the_key_once() -
 
 async def test_deleted_admin_key_secret_is_reissued() -> None:
     cluster, registry = FakeCluster(), FakeRegistry()
-    await registry.register("acme", "Acme", [])  # registered before; the key was shown then
+    await registry.register("acme", "Acme")  # registered before; the key was shown then
     await reconcile_organization(
         ORGANIZATION, cluster=cluster, registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
     )
@@ -308,3 +325,131 @@ def test_collector_config_is_exactly_what_the_collector_reads(tmp_path: Path) ->
     assert organization is not None
     assert organization.slug == "acme"
     assert organization.spec.kafka.partitions == 3
+
+
+TEAMS: list[dict[str, Any]] = [
+    {"slug": "payments", "name": "Payments", "members": ["ana@acme.io"], "repositories": ["acme/payments-*"]},
+    {"slug": "platform", "name": "Platform"},
+]
+
+
+def with_teams() -> dict[str, Any]:
+    body = copy.deepcopy(ORGANIZATION)
+    body["spec"]["teams"] = TEAMS
+    return body
+
+
+def teams_condition(status: Mapping[str, Any]) -> dict[str, Any]:
+    (condition,) = [c for c in status["conditions"] if c["type"] == "TeamsSynced"]
+    return dict(condition)
+
+
+async def test_declared_teams_are_synced_on_every_reconcile() -> None:
+    cluster, registry = FakeCluster(), FakeRegistry()
+    body = with_teams()
+    outcome = await reconcile_organization(
+        body, cluster=cluster, registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
+    )
+    organization_id, managed_by, teams = registry.synced[0]
+    assert (organization_id, managed_by) == ("id-acme", "Organization team-a/acme")
+    assert teams == [
+        {
+            "slug": "payments",
+            "name": "Payments",
+            "members": ["ana@acme.io"],
+            "repositories": ["acme/payments-*"],
+        },
+        {"slug": "platform", "name": "Platform", "members": [], "repositories": []},
+    ]
+    condition = teams_condition(outcome.status)
+    assert (condition["status"], condition["reason"], condition["message"]) == (
+        "True",
+        "Synced",
+        "2 teams synced",
+    )
+    assert "synced 2 teams" in outcome.log
+
+    body["status"] = outcome.status
+    again = await reconcile_organization(
+        body, cluster=cluster, registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
+    )
+    assert len(registry.synced) == 2  # the drift timer's pass syncs too; the API says "unchanged"
+    assert not status_changed(body["status"], again.status)
+    assert again.log == []
+
+
+async def test_teams_that_cannot_be_placed_are_reported() -> None:
+    registry = FakeRegistry()
+    registry.answer = TeamSync(teams=2, changed=False, waiting=("payments/acme/payments-*",))
+    waiting = await reconcile_organization(
+        with_teams(), cluster=FakeCluster(), registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
+    )
+    condition = teams_condition(waiting.status)
+    assert condition["status"] == "True"
+    assert "not collected yet (linked when they are): payments/acme/payments-*" in condition["message"]
+
+    registry.answer = TeamSync(teams=2, changed=False, ambiguous=("payments/sam",))
+    ambiguous = await reconcile_organization(
+        with_teams(), cluster=FakeCluster(), registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
+    )
+    condition = teams_condition(ambiguous.status)
+    assert (condition["status"], condition["reason"]) == ("False", "AmbiguousMembers")
+    assert "payments/sam" in condition["message"]
+    assert "github:jdoe" in condition["message"]
+    assert ambiguous.retry_after is None  # only a spec change helps
+
+
+async def test_a_failed_team_sync_keeps_the_organization_ready_and_retries() -> None:
+    cluster, registry = FakeCluster(), FakeRegistry()
+    registry.answer = ApiError("422 from /api/v1/organizations/id-acme/teams: slugs must be unique")
+    outcome = await reconcile_organization(
+        with_teams(), cluster=cluster, registry=registry, bus=MemoryBus(), settings=SETTINGS, now=NOW
+    )
+    ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    assert cluster.created_secrets  # the admin key is stored all the same
+    condition = teams_condition(outcome.status)
+    assert (condition["status"], condition["reason"]) == ("False", "TeamSyncFailed")
+    assert "slugs must be unique" in condition["message"]
+    assert outcome.retry_after == 30
+
+
+async def test_api_registry_syncs_teams_with_the_service_token() -> None:
+    settings = Settings(api_url="http://api.test", api_secret_key="s3cret")
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/teams"):
+            return httpx.Response(
+                200,
+                json={
+                    "teams": [
+                        {
+                            "slug": "payments",
+                            "ambiguous_members": ["sam"],
+                            "waiting_repositories": ["acme/x"],
+                        },
+                        {"slug": "platform", "ambiguous_members": [], "waiting_repositories": []},
+                    ],
+                    "removed": ["old"],
+                    "created_developers": 1,
+                    "changed": True,
+                },
+            )
+        return httpx.Response(422, json={"title": "Unprocessable", "detail": "name: too long"})
+
+    registry = ApiRegistry(settings, transport=httpx.MockTransport(answer))
+    try:
+        synced = await registry.sync_teams("org-1", "Organization team-a/acme", TEAMS)
+        with pytest.raises(ApiError, match="422 from /api/v1/organizations: name: too long"):
+            await registry.register("acme", "x" * 300)
+    finally:
+        await registry.aclose()
+    assert synced == TeamSync(
+        teams=2, changed=True, ambiguous=("payments/sam",), waiting=("payments/acme/x",), removed=("old",)
+    )
+    request = seen[0]
+    assert (request.method, request.url.path) == ("PUT", "/api/v1/organizations/org-1/teams")
+    assert request.headers["authorization"] == f"Bearer {derive_service_token('s3cret')}"
+    assert json.loads(request.content) == {"managed_by": "Organization team-a/acme", "teams": TEAMS}
