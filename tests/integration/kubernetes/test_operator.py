@@ -297,3 +297,73 @@ def test_deleting_the_integration_garbage_collects_its_collector(
     eventually(lambda: get_json(kube, "deployment", COLLECTOR) is None, "Deployment collected", timeout=120)
     assert get_json(kube, "serviceaccount", COLLECTOR) is None
     operator.check_alive()
+
+
+def test_declared_teams_are_synced_into_the_api_and_follow_the_spec(
+    kube: KubeCluster, applied: None, api_url: str
+) -> None:
+    """`spec.teams` of examples/organization.yaml become the organization's teams, managed by the
+    resource; editing the spec updates them and a team taken out of it goes."""
+    synced = eventually(
+        lambda: (
+            (ready := condition(get_json(kube, "organization", "acme"), "TeamsSynced"))
+            and ready["status"] == "True"
+            and ready
+        ),
+        "TeamsSynced",
+    )
+    # No repository has been collected here: the declared names wait for their first collection.
+    assert "not collected yet" in synced["message"]
+    assert "payments/acme/payments-*" in synced["message"]
+    secret = get_json(kube, "secret", "acme-doraflow-admin-key")
+    headers = {"Authorization": f"Bearer {base64.b64decode(secret['data']['apiKey']).decode()}"}
+
+    def teams() -> dict[str, Any]:
+        response = httpx.get(f"{api_url}/api/v1/teams", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        return {team["slug"]: team for team in response.json()["items"]}
+
+    declared = eventually(
+        lambda: (found := teams()) and {"payments", "platform"} <= set(found) and found, "teams"
+    )
+    assert declared["payments"]["managed_by"] == f"Organization {NAMESPACE}/acme"
+    assert (declared["payments"]["member_count"], declared["platform"]["member_count"]) == (2, 1)
+    by_hand = httpx.post(
+        f"{api_url}/api/v1/teams", json={"name": "By hand", "slug": "by-hand"}, headers=headers, timeout=10
+    )
+    assert by_hand.status_code == 201, by_hand.text
+
+    kube.kubectl(
+        "patch",
+        "organization",
+        "acme",
+        "-n",
+        NAMESPACE,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "teams": [
+                        {
+                            "slug": "payments",
+                            "name": "Payments & Billing",
+                            "members": ["ana@acme.io", "github:bo-acme", "chen@acme.io"],
+                            "repositories": ["acme/payments-*"],
+                        }
+                    ]
+                }
+            }
+        ),
+    )
+    after = eventually(
+        lambda: (
+            (found := teams())
+            and "platform" not in found
+            and found["payments"]["member_count"] == 3
+            and found
+        ),
+        "teams follow the spec",
+    )
+    assert after["payments"]["name"] == "Payments & Billing"
+    assert set(after) == {"payments", "by-hand"}  # the team made through the API stays
