@@ -315,6 +315,24 @@ async def test_placeholders_are_merged_by_identity_resolution(api: Api, database
     assert again["teams"][0]["member_count"] == 2
 
 
+async def test_an_alias_of_the_organization_names_its_canonical_developer(api: Api) -> None:
+    """The processor maps an alias (organization settings) to its canonical email before it would
+    make a placeholder; a declared member does the same."""
+    org = await api.new_org()
+    patched = await api.client.patch(
+        f"/api/v1/organizations/{org.id}",
+        json={"settings": {"aliases": {"JD": "Jane@Acme.io"}}},
+        headers=org.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    teams = [{"slug": "core", "name": "Core", "members": ["jd", "jane@acme.io"], "repositories": []}]
+    body = await sync(api, org, teams)
+    assert (body["created_developers"], body["teams"][0]["member_count"]) == (1, 1)
+    detail = await team_detail(api, org, "core")
+    assert [member["email"] for member in detail["members"]] == ["jane@acme.io"]
+    assert (await sync(api, org, teams))["changed"] is False
+
+
 async def test_a_bare_username_of_two_people_is_reported_not_guessed(api: Api) -> None:
     org = await api.new_org()
     await add_developer(api, org, "sam@acme.io", github_username="sam")

@@ -6,12 +6,13 @@ and changes nothing when it already does (so a resync every few seconds costs a 
 * a declared team is found by slug (created when missing, adopted when it was made through the
   API) and marked `managed_by` the resource; its name follows the declaration;
 * its members are exactly the declared people, each resolved the way the processor resolves
-  identities (`doraflow.processor.identity`): an email, or a provider username. Someone not seen
-  yet becomes a developer right away — for an email the very row the processor would create for
-  it (`natural_id("developer", org, email)`), for a username the processor's *placeholder*
-  (synthetic email `{username}@users.noreply.{provider}` and the username identity) — so the team
-  counts them from the start and, once an event shows the username with an email, the processor
-  merges the placeholder into the real developer, moving the membership along;
+  identities (`doraflow.processor.identity`): an email, a provider username, or an alias from the
+  organization's settings. Someone not seen yet becomes a developer right away — for an email the
+  very row the processor would create for it (`natural_id("developer", org, email)`), for a
+  username the processor's *placeholder* (synthetic email `{username}@users.noreply.{provider}`
+  and the username identity) — so the team counts them from the start and, once an event shows
+  the username with an email, the processor merges the placeholder into the real developer,
+  moving the membership along;
 * its repositories are exactly those whose full name matches a declared name or glob (the
   collectors' `spec.scope` dialect); the patterns are remembered (`team_repository_patterns`), and
   a repository collected later is linked as it appears (trigger of migration 0006);
@@ -24,7 +25,7 @@ its metrics — are dropped for every team that changed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,19 +194,39 @@ async def _create(session: AsyncSession, organization_id: uuid.UUID, refs: Seque
     return created
 
 
+def aliases_of(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The organization's `{"aliases": {alias: canonical email}}`, lower-cased as the processor
+    reads them (`processor.entities.OrganizationInfo.aliases`)."""
+    raw = settings.get("aliases")
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k).strip().lower(): str(v).strip().lower() for k, v in raw.items() if v}
+
+
 async def resolve_members(
-    session: AsyncSession, organization_id: uuid.UUID, refs: Iterable[MemberRef]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    refs: Iterable[MemberRef],
+    aliases: Mapping[str, str],
 ) -> Members:
+    """Each member's developer, in the processor's order: a known identity, then an alias of the
+    organization (the canonical email stands in), then a new developer — so a member declared by
+    an alias is never split off into a placeholder the processor would not have made."""
     refs = set(refs)
     members = await _lookup(session, organization_id, refs)
-    missing = sorted(
-        (ref for ref in refs if ref not in members.ids and ref not in members.ambiguous),
-        key=lambda ref: (ref.email or "", ref.provider or "", ref.username or ""),
-    )
+    missing = [ref for ref in refs if ref not in members.ids and ref not in members.ambiguous]
     if not missing:
         return members
-    created = await _create(session, organization_id, missing)
-    members = await _lookup(session, organization_id, refs)
+    stand_ins = {ref: MemberRef(email=aliases[ref.value]) for ref in missing if ref.value in aliases}
+    to_create = sorted(
+        {stand_ins.get(ref, ref) for ref in missing},
+        key=lambda ref: (ref.email or "", ref.provider or "", ref.username or ""),
+    )
+    created = await _create(session, organization_id, to_create)
+    members = await _lookup(session, organization_id, refs | set(stand_ins.values()))
+    for ref, stand_in in stand_ins.items():
+        if stand_in in members.ids:
+            members.ids[ref] = members.ids[stand_in]
     members.created = created
     return members
 
@@ -389,10 +410,12 @@ async def sync_declared_teams(
         raise field_problem(
             "teams", f"slugs must be unique; repeated: {', '.join(duplicates)}", location="body"
         )
-    locked = await session.scalar(
-        select(Organization.id).where(Organization.id == organization_id).with_for_update(key_share=True)
+    settings = await session.scalar(
+        select(Organization.settings)
+        .where(Organization.id == organization_id)
+        .with_for_update(key_share=True)
     )
-    if locked is None:
+    if settings is None:
         raise not_found("organization", organization_id)
 
     existing = {
@@ -400,7 +423,9 @@ async def sync_declared_teams(
         for team in await session.scalars(select(Team).where(Team.organization_id == organization_id))
     }
     refs = {team.slug: [MemberRef.parse(member) for member in team.members] for team in declared}
-    members = await resolve_members(session, organization_id, [ref for team in refs.values() for ref in team])
+    members = await resolve_members(
+        session, organization_id, [ref for team in refs.values() for ref in team], aliases_of(settings)
+    )
 
     synced: list[SyncedTeam] = []
     for declaration in declared:
