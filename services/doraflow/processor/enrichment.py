@@ -116,6 +116,7 @@ OFFSET 0
 """
 
 REFRESH_COMMITS = f"""
+WITH written AS (SELECT * FROM unnest($7::timestamptz[], $8::uuid[], $9::text[]))
 UPDATE commits c SET first_deployment_id = s.first_deployment_id, first_deployed_at = s.first_deployed_at,
                      represented_by_pull_request = s.represented
 FROM (
@@ -124,10 +125,12 @@ FROM (
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
         FROM ({SHIPPED}) s
         JOIN commits c2 ON c2.commit_sha = s.commit_sha AND c2.organization_id = s.organization_id
+        WHERE (c2.time, c2.repository_id, c2.commit_sha) NOT IN (SELECT * FROM written)
         UNION
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
         FROM unnest($2::uuid[], $3::int[]) AS a(repository_id, pr_number)
         JOIN commits c2 ON c2.repository_id = a.repository_id AND c2.pull_request_number = a.pr_number
+        WHERE (c2.time, c2.repository_id, c2.commit_sha) NOT IN (SELECT * FROM written)
         UNION
         SELECT c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull_request_number
         FROM unnest($4::uuid[], $5::int[], $6::bool[]) AS a(repository_id, pr_number, any_state)
@@ -183,6 +186,10 @@ class CommitRefresh:
     # Pull requests that got commits: their merge commit, unless already represented (more commits
     # cannot make it less so).
     committed_pull_requests: set[tuple[uuid.UUID, int]] = field(default_factory=set)
+    # Commits the batch's upsert inserted or changed, *after* this batch's deployments and pull
+    # requests were stored: their own and inherited deployments were computed from the current
+    # state, so the first two causes skip them (only the merge-commit flag can still change).
+    written: list[tuple[datetime, uuid.UUID, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -208,6 +215,9 @@ async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
         [r for r, _ in merged],
         [n for _, n in merged],
         [key in changed for key in merged],
+        [t for t, _, _ in refresh.written],
+        [r for _, r, _ in refresh.written],
+        [sha for _, _, sha in refresh.written],
     )
 
 

@@ -176,9 +176,8 @@ async def deployments(
 # The lead-time columns are computed on insert (from what is stored so far) and otherwise only by
 # `enrichment.refresh_commits`: a later version of the commit must not overwrite them with a value
 # computed from less (an event without `pull_request_number`, say). Rows inserted or changed are
-# returned with their pull request, whose squash commit and commits are then refreshed.
+# returned (`CommitRefresh.written`) with their pull request, whose squash commit is then refreshed.
 UPSERT_COMMITS = f"""
-WITH upserted AS (
 INSERT INTO commits AS c (time, repository_id, commit_sha, organization_id, author_id, committed_at,
                           lines_added, lines_deleted, files_changed, message, is_merge,
                           pull_request_number, first_deployment_id, first_deployed_at,
@@ -208,9 +207,7 @@ WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_de
        COALESCE(EXCLUDED.lines_added, c.lines_added), COALESCE(EXCLUDED.lines_deleted, c.lines_deleted),
        COALESCE(EXCLUDED.files_changed, c.files_changed), COALESCE(EXCLUDED.message, c.message),
        EXCLUDED.is_merge, COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
-RETURNING c.repository_id, c.pull_request_number
-)
-SELECT DISTINCT repository_id, pull_request_number FROM upserted WHERE pull_request_number IS NOT NULL
+RETURNING c.time, c.repository_id, c.commit_sha, c.pull_request_number
 """  # noqa: S608 - composed of constants only
 
 
@@ -247,12 +244,17 @@ async def commits(
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> set[tuple[uuid.UUID, int]]:
-    """Upsert commits; return the pull requests that inserted or changed commits belong to."""
+    refresh: enrichment.CommitRefresh,
+) -> None:
+    """Upsert commits; note in `refresh` the rows written and the pull requests they belong to."""
     if not plan.commits:
-        return set()
-    rows = await conn.fetch(UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people))
-    return {(row["repository_id"], row["pull_request_number"]) for row in rows}
+        return
+    for time, repository_id, sha, number in await conn.fetch(
+        UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people)
+    ):
+        refresh.written.append((time, repository_id, sha))
+        if number is not None:
+            refresh.committed_pull_requests.add((repository_id, number))
 
 
 UPSERT_REVIEWS = """
@@ -698,9 +700,10 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     """Write one batch inside the caller's transaction; return what changed for the caches.
 
     Order matters only within the batch (each side of a link re-derives from what is stored):
-    deployments before commits and pull requests so their insert-time look-ups see this batch's
-    deployments; reviews before pull requests; the commits' refresh last, when everything it
-    reads is stored; issues before transitions and sprints.
+    deployments, then reviews, then pull requests (and their relinking), then commits, so each
+    insert-time look-up sees everything of this batch it depends on — commits inherit their pull
+    request's deployment, so the commits written here need no refresh for it; the commits'
+    refresh last, when everything it reads is stored; issues before transitions and sprints.
     """
     changes = Changes()
     orgs = await organizations(conn, plan.organizations, lookups)
@@ -713,13 +716,13 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
 
     deployed = await deployments(conn, plan, orgs, repos, people)
     refresh = enrichment.CommitRefresh(deployments={d.id for d in deployed})
-    refresh.committed_pull_requests = await commits(conn, plan, orgs, repos, people)
     reviewed = await reviews(conn, plan, orgs, repos, people)
     await pull_requests(conn, plan, orgs, repos, people, refresh)
     if deployed:
         refresh.deployed_pull_requests.update(
             await enrichment.relink_pull_requests(conn, [d.id for d in deployed])
         )
+    await commits(conn, plan, orgs, repos, people, refresh)
     reviewed = sorted({*reviewed, *people.merged_pull_requests})
     if reviewed:
         await enrichment.refresh_review_stats(conn, reviewed)
