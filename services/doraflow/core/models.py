@@ -227,7 +227,6 @@ class SyncCursor(Base):
 class Commit(Base):
     __tablename__ = "commits"
     __table_args__ = (
-        Index("ix_commits_org_first_deployed_at", "organization_id", "first_deployed_at"),
         Index("ix_commits_repository_id_time", "repository_id", "time"),
         # Migration 0003 (metrics query layer) and 0004 (the processor's links).
         Index(
@@ -271,8 +270,6 @@ class Commit(Base):
 class PullRequest(Base):
     __tablename__ = "pull_requests"
     __table_args__ = (
-        Index("ix_pull_requests_org_merged_at", "organization_id", "merged_at"),
-        Index("ix_pull_requests_repository_id_merge_commit_sha", "repository_id", "merge_commit_sha"),
         # Migration 0003 (metrics query layer) and 0004 (the processor's links).
         Index(
             "ix_pull_requests_lead_time",
@@ -441,9 +438,8 @@ class IssueTransition(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    issue_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("issues.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign key (migration 0007): the processor creates a placeholder issue first.
+    issue_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
     external_id: Mapped[str] = mapped_column(String(255))  # provider history id (+ item index)
     from_status: Mapped[str | None] = mapped_column(String(100))
     to_status: Mapped[str] = mapped_column(String(100))
@@ -474,12 +470,9 @@ class SprintIssue(Base):
 
     __tablename__ = "sprint_issues"
 
-    sprint_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("sprints.id", ondelete="CASCADE"), primary_key=True
-    )
-    issue_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    # No foreign keys (migration 0007): written with its sprint, after the issues' placeholders.
+    sprint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    issue_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, index=True)
     story_points: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
     completed_in_sprint: Mapped[bool | None] = mapped_column(Boolean)
 
