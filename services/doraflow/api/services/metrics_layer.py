@@ -9,10 +9,11 @@ number it explains was computed from, and a team's work-item and sprint metrics 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,7 @@ from doraflow.metrics import (
     IncidentItem,
     InvalidCursorError,
     MetricResult,
+    MetricScope,
     Page,
     PullRequestItem,
     ScopeNotFoundError,
@@ -52,6 +54,25 @@ async def _scoped(scope: MetricsScope, answer: Awaitable[ResultT]) -> ResultT:
         raise field_problem("cursor", str(exc)) from None
 
 
+class _Where(TypedDict):
+    """What every query layer call is about."""
+
+    organization_id: uuid.UUID
+    scope: MetricScope
+    window: Window
+
+
+def _where(scope: MetricsScope, window: Window) -> _Where:
+    return {"organization_id": scope.organization_id, "scope": scope.metric_scope, "window": window}
+
+
+class _Delivery(TypedDict):
+    """How deployments and incidents are read, for the drill-downs as for the numbers."""
+
+    rules: DeploymentRules | None
+    attribution_window: timedelta
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsLayer:
     """`rules` decide which deployment rows are one service and what a hotfix marks as failed;
@@ -62,6 +83,10 @@ class MetricsLayer:
     rules: DeploymentRules | None = None
     attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW
     parallel: bool = True
+
+    @property
+    def _delivery(self) -> _Delivery:
+        return {"rules": self.rules, "attribution_window": self.attribution_window}
 
     async def dora(
         self, session: AsyncSession, scope: MetricsScope, windows: Sequence[Window], *, benchmark: int
@@ -74,8 +99,7 @@ class MetricsLayer:
                 scope=scope.metric_scope,
                 windows=windows,
                 benchmark=benchmark,
-                rules=self.rules,
-                attribution_window=self.attribution_window,
+                **self._delivery,
                 day_zone=UTC,
                 parallel=self.parallel,
             ),
@@ -87,9 +111,7 @@ class MetricsLayer:
     ) -> Mapping[str, MetricResult]:
         report = await _scoped(
             scope,
-            flow_report(
-                session, organization_id=scope.organization_id, scope=scope.metric_scope, window=window
-            ),
+            flow_report(session, **_where(scope, window)),
         )
         return report.metrics
 
@@ -109,9 +131,7 @@ class MetricsLayer:
             scope,
             list_pull_requests(
                 session,
-                organization_id=scope.organization_id,
-                scope=scope.metric_scope,
-                window=window,
+                **_where(scope, window),
                 selection=selection,
                 sort=sort,
                 descending=descending,
@@ -136,16 +156,13 @@ class MetricsLayer:
             scope,
             list_deployments(
                 session,
-                organization_id=scope.organization_id,
-                scope=scope.metric_scope,
-                window=window,
+                **_where(scope, window),
                 failed_only=failed_only,
                 sort=sort,
                 descending=descending,
                 limit=limit,
                 cursor=cursor,
-                rules=self.rules,
-                attribution_window=self.attribution_window,
+                **self._delivery,
             ),
         )
 
@@ -165,15 +182,12 @@ class MetricsLayer:
             scope,
             list_incidents(
                 session,
-                organization_id=scope.organization_id,
-                scope=scope.metric_scope,
-                window=window,
+                **_where(scope, window),
                 selection=selection,
                 sort=sort,
                 descending=descending,
                 limit=limit,
                 cursor=cursor,
-                rules=self.rules,
-                attribution_window=self.attribution_window,
+                **self._delivery,
             ),
         )
