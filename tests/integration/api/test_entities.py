@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from doraflow.core.models import Commit, Developer, DeveloperIdentity, PullRequest
+from doraflow.core.models import (
+    Commit,
+    Developer,
+    DeveloperIdentity,
+    PullRequest,
+    Release,
+    RepositoryContributor,
+    Tag,
+    natural_id,
+)
 from tests.integration.api.conftest import Api, bearer
 from tests.integration.api.dataset import seed_dataset
 
@@ -207,3 +217,98 @@ async def test_developers_profiles_and_merge(api: Api) -> None:
         f"/api/v1/developers/{keep}", json={"name": "Ada L."}, headers=org.headers
     )
     assert renamed.json()["name"] == "Ada L."
+
+
+async def test_developer_merge_moves_tags_releases_and_contributors(api: Api) -> None:
+    """Tags, releases and contributor rows (migration 0005) follow a merge like authored work: the
+    tagger and release author become the kept developer instead of NULL, and contributor rows move
+    instead of being deleted with the merged developer — one per repository, by the processor's
+    merge rule (the newest observation wins; on a tie, the larger count)."""
+    org = await api.new_org()
+    data = await seed_dataset(api.factory, org.id, days=7)
+    keep, fold, fold_too, bystander = data.developer_ids[:4]
+    repo = data.repository_ids
+    earlier = datetime(2026, 1, 1, tzinfo=UTC)
+    later = earlier + timedelta(days=1)
+
+    def tag(name: str, tagger: uuid.UUID) -> Tag:
+        return Tag(
+            id=natural_id("tag", repo["acme/web"], name),
+            organization_id=org.id,
+            repository_id=repo["acme/web"],
+            name=name,
+            commit_sha=name * 40,
+            tagger_id=tagger,
+            observed_at=earlier,
+        )
+
+    def contributor(
+        name: str, developer: uuid.UUID, contributions: int, at: datetime
+    ) -> RepositoryContributor:
+        return RepositoryContributor(
+            repository_id=repo[name], developer_id=developer, contributions=contributions, observed_at=at
+        )
+
+    async with api.factory() as session:
+        session.add_all(
+            [
+                tag("a", fold),
+                tag("b", bystander),
+                Release(
+                    id=natural_id("release", repo["acme/web"], "1"),
+                    organization_id=org.id,
+                    repository_id=repo["acme/web"],
+                    external_id="1",
+                    tag_name="a",
+                    created_at=earlier,
+                    author_id=fold_too,
+                    observed_at=earlier,
+                ),
+                # acme/web: the merged developer's row is newer than the kept one's.
+                contributor("acme/web", keep, 9, earlier),
+                contributor("acme/web", fold, 5, later),
+                # acme/payments: observed together; the larger count stays.
+                contributor("acme/payments", keep, 6, earlier),
+                contributor("acme/payments", fold, 4, earlier),
+                # acme/checkout: only merged developers, in one listing; the larger count stays.
+                contributor("acme/checkout", fold, 3, later),
+                contributor("acme/checkout", fold_too, 8, later),
+                # acme/search: the kept developer's row is newer and stays as it is, count included.
+                contributor("acme/search", keep, 2, later),
+                contributor("acme/search", fold_too, 7, earlier),
+                contributor("acme/search", bystander, 1, earlier),
+            ]
+        )
+        await session.commit()
+
+    merged = await api.client.post(
+        f"/api/v1/developers/{keep}/merge",
+        json={"developer_ids": [str(fold), str(fold_too)]},
+        headers=org.headers,
+    )
+    assert merged.status_code == 200, merged.text
+
+    async with api.factory() as session:
+        taggers = dict((await session.execute(select(Tag.name, Tag.tagger_id))).all())
+        assert taggers == {"a": keep, "b": bystander}
+        assert list(await session.scalars(select(Release.author_id))) == [keep]
+        contributors = {
+            (repository_id, developer_id): (contributions, observed_at)
+            for repository_id, developer_id, contributions, observed_at in (
+                await session.execute(
+                    select(
+                        RepositoryContributor.repository_id,
+                        RepositoryContributor.developer_id,
+                        RepositoryContributor.contributions,
+                        RepositoryContributor.observed_at,
+                    )
+                )
+            )
+        }
+    assert contributors == {
+        (repo["acme/web"], keep): (5, later),
+        (repo["acme/payments"], keep): (6, earlier),
+        (repo["acme/checkout"], keep): (8, later),
+        (repo["acme/search"], keep): (2, later),
+        (repo["acme/search"], bystander): (1, earlier),
+    }

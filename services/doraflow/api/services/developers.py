@@ -3,9 +3,12 @@
 The processor resolves the identities it sees (emails, provider usernames) to one developer
 automatically; merging is for what it cannot know — that `jdoe@home.example` and `jane@acme.com`
 are the same person. A merge moves everything of the merged developers to the kept one: their
-identities (so future events resolve to it), team memberships, and the authorship of stored
-commits, pull requests, reviews, deployments and work items; then the merged rows are deleted.
-It runs in one transaction: a failure leaves nothing half-merged.
+identities (so future events resolve to it), team memberships, the authorship of stored
+commits, pull requests, reviews, deployments, work items, tags and releases, and the repository
+contributor rows; then the merged rows are deleted. It moves what the processor's own merge of a
+provisional developer moves (`processor.entities.MERGE_REFERENCES`), by the same rules, so a
+developer looks the same whichever of the two merged it. It runs in one transaction: a failure
+leaves nothing half-merged.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from doraflow.api.pagination import paginate, parse_sort
@@ -30,6 +33,9 @@ from doraflow.core.models import (
     IssueTransition,
     PullRequest,
     PullRequestReview,
+    Release,
+    RepositoryContributor,
+    Tag,
     TeamMember,
     WorkItem,
 )
@@ -207,6 +213,8 @@ async def merge_developers(
         Deployment.deployed_by,
         WorkItem.assignee_id,
         IssueTransition.author_id,
+        Tag.tagger_id,
+        Release.author_id,
     ):
         table = column.class_
         await session.execute(
@@ -214,12 +222,61 @@ async def merge_developers(
             .where(column.in_(sources), table.organization_id == organization_id)
             .values({column.key: target_id})
         )
+    await _merge_contributors(session, target_id, sources)
     await session.flush()
     await session.execute(delete(Developer).where(Developer.id.in_(sources)))
     await session.commit()
     for team_id in teams:
         await cache.delete(keys.team(team_id))
     return await get_developer(session, organization_id, target_id)
+
+
+async def _merge_contributors(
+    session: AsyncSession, target_id: uuid.UUID, sources: Sequence[uuid.UUID]
+) -> None:
+    """Move the merged developers' `repository_contributors` rows to the kept developer before
+    the merged rows are deleted (which would cascade to them).
+
+    One row per repository survives, by the rule the processor's merge of a provisional developer
+    states (`MERGE_CONTRIBUTORS` in `processor.refs`): the newest observation wins; on a tie, the
+    larger count. Counts are not added here: rows observed apart may count the same commits twice,
+    and the next listing of the repository resolves every identity to the kept developer and sums
+    those it names together.
+    """
+    newest_per_repository = (
+        select(
+            RepositoryContributor.repository_id,
+            literal(target_id).label("developer_id"),
+            RepositoryContributor.contributions,
+            RepositoryContributor.observed_at,
+        )
+        .where(RepositoryContributor.developer_id.in_(sources))
+        .ext(distinct_on(RepositoryContributor.repository_id))
+        .order_by(
+            RepositoryContributor.repository_id,
+            RepositoryContributor.observed_at.desc(),
+            RepositoryContributor.contributions.desc().nulls_last(),
+        )
+    )
+    moved = insert(RepositoryContributor).from_select(
+        ["repository_id", "developer_id", "contributions", "observed_at"], newest_per_repository
+    )
+    await session.execute(
+        moved.on_conflict_do_update(
+            index_elements=[RepositoryContributor.repository_id, RepositoryContributor.developer_id],
+            set_={
+                "contributions": case(
+                    (
+                        moved.excluded.observed_at > RepositoryContributor.observed_at,
+                        moved.excluded.contributions,
+                    ),
+                    else_=func.greatest(RepositoryContributor.contributions, moved.excluded.contributions),
+                ),
+                "observed_at": moved.excluded.observed_at,
+            },
+            where=moved.excluded.observed_at >= RepositoryContributor.observed_at,
+        )
+    )
 
 
 async def _teams_of(session: AsyncSession, developer_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
