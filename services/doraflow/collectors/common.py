@@ -13,7 +13,6 @@ Sections: times · text and people · scope patterns · errors a user must fix �
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Any
 
 from doraflow.collectors.base import CollectorError
 from doraflow.core.events import EventData, PersonRef
+from doraflow.core.globs import glob_match, is_glob
 from doraflow.core.http import AuthenticationError, ForbiddenError, NotFoundError
 from doraflow.core.resources import Integration
 
@@ -106,65 +106,8 @@ def person_or_none(name: Any = None, email: Any = None, username: Any = None) ->
 
 
 # --------------------------------------------------------------------------------------------------
-# Scope patterns
+# Scope patterns (the glob dialect itself is `core.globs`, shared with the API's declared teams)
 # --------------------------------------------------------------------------------------------------
-
-
-def is_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """The one glob dialect of `spec.scope` (repositories, projects and excludes) on every provider.
-
-    `*` and `?` stay within one path segment, so `acme/*` is the group's own projects and not its
-    subgroups' (GitLab nests groups); `**` crosses segments (`acme/**` includes subgroups);
-    `[abc]`/`[!abc]` are character classes as in fnmatch. Case-insensitive, because GitHub, GitLab and
-    Bitbucket treat repository paths so, and people write Jira keys in either case."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-            continue
-        if char == "[" and (end := _class_end(pattern, index)) is not None:
-            out.append(_class_regex(pattern[index + 1 : end]))
-            index = end + 1
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return re.compile("".join(out), re.IGNORECASE)
-
-
-def _class_end(pattern: str, start: int) -> int | None:
-    """Index of the `]` closing the class opened at `start` (a `]` right after `[` or `[!` is a
-    member); None when it is never closed, and `[` is then a literal character."""
-    index = start + 1
-    if index < len(pattern) and pattern[index] == "!":
-        index += 1
-    if index < len(pattern) and pattern[index] == "]":
-        index += 1
-    end = pattern.find("]", index)
-    return None if end == -1 else end
-
-
-def _class_regex(members: str) -> str:
-    negated = members.startswith("!")
-    if negated:
-        members = members[1:]
-    escaped = "".join(char if char == "-" else re.escape(char) for char in members)  # a-z stays a range
-    return f"[^/{escaped}]" if negated else f"[{escaped}]"
-
-
-def glob_match(name: str, pattern: str) -> bool:
-    return glob_regex(pattern).fullmatch(name) is not None
 
 
 def matches_any(candidates: Iterable[str | None], patterns: Iterable[str]) -> bool:
@@ -176,16 +119,6 @@ def matches_any(candidates: Iterable[str | None], patterns: Iterable[str]) -> bo
 
 def excluded(name: str, excludes: Iterable[str]) -> bool:
     return matches_any((name,), excludes)
-
-
-def literal_prefix(pattern: str) -> str:
-    """The path segments before the first glob segment: the owner, group or workspace to list."""
-    segments: list[str] = []
-    for segment in pattern.split("/"):
-        if is_glob(segment):
-            break
-        segments.append(segment)
-    return "/".join(segments)
 
 
 def in_scope(candidates: Sequence[str | None], include: Sequence[str], exclude: Sequence[str]) -> bool:

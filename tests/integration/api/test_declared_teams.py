@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from doraflow.api.services.declared_teams import glob_regex
-from doraflow.collectors.common import glob_match
 from doraflow.core.events import PersonRef
+from doraflow.core.globs import glob_match, glob_postgres_regex
 from doraflow.core.models import (
     Developer,
     DeveloperIdentity,
@@ -26,7 +25,7 @@ from doraflow.core.models import (
 from doraflow.processor.entities import Lookups, OrganizationInfo, developers
 from doraflow.processor.identity import PersonKey
 from tests.integration.api.conftest import SERVICE_TOKEN, Api, Org, bearer
-from tests.unit.api.test_declared_teams import NAMES, PATTERNS
+from tests.unit.core.test_globs import NAMES, PATTERNS
 
 pytestmark = pytest.mark.integration
 
@@ -402,6 +401,6 @@ async def test_repository_globs_match_in_postgresql_as_the_collectors_match_them
             for name in NAMES:
                 matched = await session.scalar(
                     text("SELECT CAST(:name AS text) ~* CAST(:regex AS text)"),
-                    {"name": name, "regex": glob_regex(pattern)},
+                    {"name": name, "regex": glob_postgres_regex(pattern)},
                 )
                 assert matched == glob_match(name, pattern), (pattern, name)

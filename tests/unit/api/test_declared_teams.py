@@ -1,14 +1,12 @@
-"""Declared team members and repository patterns, read the way the processor and the collectors
-read the same things (the API cannot import them, so these tests hold the two sides together)."""
+"""Declared team members, read the way the processor reads the same people (the API cannot import
+it, so these tests hold the two sides together; repository globs share `core.globs` with the
+collectors, tested in tests/unit/core/test_globs.py)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from doraflow.api.services.declared_teams import GIT_HOSTS, MemberRef, glob_regex
-from doraflow.collectors.common import glob_match
+from doraflow.api.services.declared_teams import GIT_HOSTS, MemberRef
 from doraflow.core.events import PersonRef
 from doraflow.processor import identity
 
@@ -46,38 +44,3 @@ def test_placeholders_are_the_processors_own(declared: str, provider: str) -> No
     assert identity.is_synthetic(ref.placeholder_email())
     assert set(ref.kinds()) >= {kind for kind, _ in person.identities()}
     assert ref.value == person.username
-
-
-PATTERNS = [
-    "acme/api",
-    "acme/*",
-    "acme/**",
-    "acme/pay?ents",
-    "acme/[ab]pi",
-    "acme/[!a]pi",
-    "acme/[a-c]pi",
-    "ACME/Api",
-    "a.b/c+d(e)",
-    "x[y",
-    "acme/*-svc",
-]
-NAMES = [
-    "acme/api",
-    "acme/bpi",
-    "acme/xpi",
-    "acme/payments",
-    "acme/sub/api",
-    "Acme/API",
-    "a.b/c+d(e)",
-    "axb/c+d(e)",
-    "x[y",
-    "acme/pay-svc",
-    "acme/sub/pay-svc",
-]
-
-
-@pytest.mark.parametrize("pattern", PATTERNS)
-def test_repository_globs_mean_what_they_mean_in_spec_scope(pattern: str) -> None:
-    regex = re.compile(glob_regex(pattern), re.IGNORECASE)
-    for name in NAMES:
-        assert (regex.search(name) is not None) == glob_match(name, pattern), (pattern, name)

@@ -1,6 +1,7 @@
-"""What every collector shares (collectors.common), with hand-computed cases: the scope glob dialect
-and matching a thing by any of its names, the error hints, times and people, and the time-window
-cursor in both of its families' settings."""
+"""What every collector shares (collectors.common), with hand-computed cases: excludes and matching
+a thing by any of its names in the scope glob dialect (the dialect itself is tested in
+tests/unit/core/test_globs.py), the error hints, times and people, and the time-window cursor in
+both of its families' settings."""
 
 from __future__ import annotations
 
@@ -20,11 +21,8 @@ from doraflow.collectors.common import (
     backfill_horizon,
     clip,
     excluded,
-    glob_match,
     in_scope,
-    is_glob,
     iso,
-    literal_prefix,
     matches_any,
     missing_literals,
     parse_time,
@@ -41,45 +39,6 @@ from doraflow.core.http import AuthenticationError, ForbiddenError, NotFoundErro
 from doraflow.core.resources import Integration
 
 # ---- scope globs and excludes -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "pattern", "matches"),
-    [
-        ("acme/api", "acme/api", True),
-        ("acme/api", "acme/*", True),
-        ("acme/sub/api", "acme/*", False),  # `*` stays within one segment: not the subgroup's projects
-        ("acme/sub/api", "acme/**", True),  # `**` crosses segments
-        ("acme/api", "acme/**", True),
-        ("acme/a/b/api", "acme/**/api", True),
-        ("acme/api", "*/api", True),
-        ("acme/api-gateway", "acme/api-*", True),
-        ("acme/web", "acme/api-*", False),
-        ("ACME/Api", "acme/a*", True),  # case-insensitive, like the providers' paths
-        ("acme/api", "acme/a?i", True),
-        ("acme/a/i", "acme/a?i", False),  # `?` is one character, never `/`
-        ("acme/api-1", "acme/api-[0-9]", True),
-        ("acme/api-x", "acme/api-[0-9]", False),
-        ("acme/api-x", "acme/api-[!0-9]", True),
-        ("acme/api-1", "acme/api-[!0-9]", False),
-        ("acme/a/b", "acme/a[!x]b", False),  # a negated class does not match `/` either
-        ("acme/[api", "acme/[api", True),  # a `[` never closed is a literal
-        ("acme/a.i", "acme/a.i", True),
-        ("acme/abi", "acme/a.i", False),  # regex characters are literal
-        ("archive/acme/api", "acme/*", False),  # the whole name must match
-    ],
-)
-def test_glob_dialect(name: str, pattern: str, matches: bool) -> None:
-    assert glob_match(name, pattern) is matches
-
-
-def test_literal_prefix_is_what_to_list() -> None:
-    assert literal_prefix("acme/sub/*") == "acme/sub"
-    assert literal_prefix("acme/api-*") == "acme"
-    assert literal_prefix("*/api") == ""
-    assert literal_prefix("acme/api") == "acme/api"
-    assert is_glob("acme/[ab]pi")
-    assert not is_glob("acme/api")
 
 
 def test_excludes() -> None:

@@ -14,8 +14,9 @@ and changes nothing when it already does (so a resync every few seconds costs a 
   the username with an email, the processor merges the placeholder into the real developer,
   moving the membership along;
 * its repositories are exactly those whose full name matches a declared name or glob (the
-  collectors' `spec.scope` dialect); the patterns are remembered (`team_repository_patterns`), and
-  a repository collected later is linked as it appears (trigger of migration 0006);
+  collectors' `spec.scope` dialect, translated by `core.globs`); the patterns are remembered
+  (`team_repository_patterns`), and a repository collected later is linked as it appears (trigger
+  of migration 0006);
 * declared teams the resource no longer lists are deleted; teams made through the API are not.
 
 Membership and repositories decide a team's numbers, so the team's cache entries — its JSON and
@@ -37,6 +38,7 @@ from sqlalchemy.orm import QueryableAttribute
 from doraflow.api.problems import field_problem, not_found
 from doraflow.api.schemas.teams import DeclaredTeam
 from doraflow.core.cache import Cache, keys
+from doraflow.core.globs import glob_postgres_regex
 from doraflow.core.models import (
     Developer,
     DeveloperIdentity,
@@ -231,59 +233,6 @@ async def resolve_members(
     return members
 
 
-# -- repositories -------------------------------------------------------------------------------
-
-
-def glob_regex(pattern: str) -> str:
-    """A `spec.scope` glob as an anchored PostgreSQL regular expression (matched with `~*`, so
-    case-insensitively, as git hosts treat repository paths): `*` and `?` stay within one path
-    segment, `**` crosses segments, `[abc]`/`[!abc]` are character classes; the collectors'
-    dialect (`collectors.common.glob_regex`), which the tests compare it with."""
-    out = ["^"]
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-            continue
-        char = pattern[index]
-        end = _class_end(pattern, index) if char == "[" else None
-        if end is not None:
-            members = pattern[index + 1 : end]
-            negated = members.startswith("!")
-            escaped = "".join(_literal(c, keep="-") for c in (members[1:] if negated else members))
-            out.append(f"[^/{escaped}]" if negated else f"[{escaped}]")
-            index = end + 1
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        else:
-            out.append(_literal(char))
-        index += 1
-    out.append("$")
-    return "".join(out)
-
-
-def _literal(char: str, keep: str = "") -> str:
-    """`char` matching itself: a backslash before anything not alphanumeric (in PostgreSQL's
-    regular expressions a backslash before a letter or digit would start an escape)."""
-    return char if char.isalnum() or char in keep else f"\\{char}"
-
-
-def _class_end(pattern: str, start: int) -> int | None:
-    """Index of the `]` closing the class opened at `start` (a `]` right after `[` or `[!` is a
-    member); None when it is never closed, and `[` is then a literal character."""
-    index = start + 1
-    if index < len(pattern) and pattern[index] == "!":
-        index += 1
-    if index < len(pattern) and pattern[index] == "]":
-        index += 1
-    end = pattern.find("]", index)
-    return None if end == -1 else end
-
-
 # -- the sync -----------------------------------------------------------------------------------
 
 
@@ -334,7 +283,7 @@ async def _set_repositories(
 ) -> bool:
     """The remembered patterns are exactly `patterns`; the linked repositories exactly those
     whose name matches one of them. Returns whether anything changed."""
-    regexes = {pattern: glob_regex(pattern) for pattern in dict.fromkeys(patterns)}
+    regexes = {pattern: glob_postgres_regex(pattern) for pattern in dict.fromkeys(patterns)}
     rows = await session.execute(
         select(TeamRepositoryPattern.pattern, TeamRepositoryPattern.name_regex).where(
             TeamRepositoryPattern.team_id == team.id

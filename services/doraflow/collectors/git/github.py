@@ -61,8 +61,6 @@ from doraflow.collectors.common import (
     ProviderAccess,
     backfill_horizon,
     clip,
-    glob_match,
-    is_glob,
     parse_time_or_none,
     permission_missing,
     person,
@@ -100,6 +98,7 @@ from doraflow.core.events import (
     RepositoryRef,
     TagData,
 )
+from doraflow.core.globs import glob_match, is_glob
 from doraflow.core.http import (
     AuthenticationError,
     ForbiddenError,

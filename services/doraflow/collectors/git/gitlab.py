@@ -37,10 +37,7 @@ from doraflow.collectors.common import (
     ProviderAccess,
     WindowPass,
     backfill_horizon,
-    glob_match,
-    is_glob,
     iso,
-    literal_prefix,
     parse_time_or_none,
     person,
     person_or_none,
@@ -75,6 +72,7 @@ from doraflow.core.events import (
     RepositoryRef,
     TagData,
 )
+from doraflow.core.globs import glob_match, is_glob, literal_prefix
 from doraflow.core.http import ForbiddenError, HttpClient, NotFoundError
 from doraflow.core.resources import Integration
 
