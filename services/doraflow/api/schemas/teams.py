@@ -61,6 +61,7 @@ class TeamMemberAdd(RequestModel):
 
 # -- declared teams (the operator syncing an Organization resource's `spec.teams`) ---------------
 
+
 class DeclaredTeam(RequestModel):
     """One entry of `spec.teams`. `members` are emails, `provider:username` (`github:jdoe`,
     `gitlab:jane.doe`, `jira:<account id>`) or bare usernames (any of GitHub, GitLab, Bitbucket);
