@@ -5,7 +5,9 @@ Configuration decides the rest: without `DORAFLOW_DATABASE_URL` the database is 
 PostgreSQL under `$DORAFLOW_HOME`, without Kafka and Redis URLs the bus and cache are in-process.
 Integrations come from a YAML file of the same `Organization`/`Integration` resources a cluster user
 applies; without one, the git repository in the current directory is collected (tags are
-deployments), so a newcomer sees numbers from their own repository within a minute.
+deployments), so a newcomer sees numbers from their own repository within a minute. An
+Organization's `spec.teams` become its teams exactly as the operator makes them (the API's
+declared-teams sync, on every start), so one file describes the same organization in both modes.
 """
 
 from __future__ import annotations
@@ -24,19 +26,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from doraflow.api import create_app
 from doraflow.api.auth import KeyHasher
+from doraflow.api.problems import Problem
+from doraflow.api.schemas.teams import DeclaredTeam
+from doraflow.api.services.declared_teams import TeamSync, sync_declared_teams
 from doraflow.api.services.organizations import bootstrap_organization
 from doraflow.collectors.cursors import DatabaseCursorStore
 from doraflow.collectors.runtime import SyncProgress
 from doraflow.collectors.service import run_collector
 from doraflow.core import migrate
 from doraflow.core.bus import EventBus, TopicSpec, create_bus
-from doraflow.core.cache import create_cache
+from doraflow.core.cache import Cache, create_cache
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.events import organization_topics
 from doraflow.core.models import Commit, Deployment
@@ -186,7 +191,7 @@ class Embedded:
         cache = create_cache(self.settings.redis_url.get_secret_value() if self.settings.redis_url else None)
         stop = asyncio.Event()
         try:
-            organization_ids = await self._register(bus, sessions)
+            organization_ids = await self._register(bus, cache, sessions)
             self.tasks.append(
                 asyncio.create_task(
                     run_processor(self.settings, bus, cache, sessions, stop=stop), name="processor"
@@ -208,8 +213,9 @@ class Embedded:
             await cache.close()
             await engine.dispose()
 
-    async def _register(self, bus: EventBus, sessions: Sessions) -> dict[str, uuid.UUID]:
-        """Create each organization (and print its first admin key once), and its topics."""
+    async def _register(self, bus: EventBus, cache: Cache, sessions: Sessions) -> dict[str, uuid.UUID]:
+        """Create each organization (and print its first admin key once), its topics and its
+        declared teams."""
         hasher = KeyHasher.from_settings(self.settings)
         ids: dict[str, uuid.UUID] = {}
         for organization in self.plan.organizations:
@@ -238,6 +244,12 @@ class Embedded:
                 )
             elif key_file.exists():
                 self.say(f"doraflow: organization {organization.slug!r}; admin API key in {key_file}")
+            # Teams after the key: should the API refuse the declaration and stop start-up, a new
+            # organization's key (printed only when it is created) has been shown all the same.
+            async with sessions() as session:
+                synced = await _sync_teams(session, cache, organization, registration.organization.id)
+            if synced.teams or synced.removed:
+                self.say(teams_line(organization.slug, synced))
         return ids
 
     async def _collect(
@@ -295,6 +307,65 @@ class Embedded:
         self.say(f"doraflow: dashboard and API at http://{self.host}:{self.port}/ (docs at /docs)")
 
 
+def declared_teams(organization: Organization) -> list[DeclaredTeam]:
+    """`spec.teams` as the body the operator sends to `PUT /organizations/{id}/teams`; what the API
+    would refuse (e.g. more than 1,000 members) is named by its place in the file."""
+    declared: list[DeclaredTeam] = []
+    for index, team in enumerate(organization.spec.teams):
+        try:
+            declared.append(DeclaredTeam.model_validate(team.model_dump(mode="json", by_alias=True)))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"spec.teams[{index}].{'.'.join(map(str, error['loc']))}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ResourceError(f"{_declarer(organization)}: {problems}") from exc
+    return declared
+
+
+def _declarer(organization: Organization) -> str:
+    """The `managed_by` of its teams, the operator's own, so one file declares the same teams in
+    both modes."""
+    return f"Organization {organization.metadata.namespace}/{organization.metadata.name}"
+
+
+async def _sync_teams(
+    session: AsyncSession, cache: Cache, organization: Organization, organization_id: uuid.UUID
+) -> TeamSync:
+    """`spec.teams` through the API's declared-teams sync, as the operator's `PUT
+    /organizations/{id}/teams` does it: the teams are exactly the declared ones, teams gone from
+    the file are removed, teams made through the API stay. A declaration the API refuses (a
+    repeated slug) stops start-up with the API's explanation."""
+    try:
+        return await sync_declared_teams(
+            session,
+            cache,
+            organization_id,
+            managed_by=_declarer(organization),
+            declared=declared_teams(organization),
+        )
+    except Problem as problem:
+        raise ResourceError(f"{_declarer(organization)}: spec.teams: {problem}") from problem
+
+
+def teams_line(slug: str, synced: TeamSync) -> str:
+    """What the operator's `TeamsSynced` condition says, as one line for the terminal."""
+    count = len(synced.teams)
+    parts = [f"doraflow: {slug}: {count} {'team' if count == 1 else 'teams'} from spec.teams"]
+    if synced.removed:
+        parts.append(f"removed {', '.join(synced.removed)}")
+    ambiguous = sorted({name for team in synced.teams for name in team.ambiguous_members})
+    if ambiguous:
+        parts.append(
+            f"members naming different people on different providers (write provider:username): "
+            f"{', '.join(ambiguous)}"
+        )
+    waiting = sorted({pattern for team in synced.teams for pattern in team.waiting_repositories})
+    if waiting:
+        parts.append(f"repositories linked once collected: {', '.join(waiting)}")
+    return " — ".join(parts)
+
+
 def summary_line(
     slug: str, counts: tuple[int, int], metrics: Mapping[str, MetricResult], elapsed: float
 ) -> str:
@@ -345,5 +416,7 @@ async def run_up(settings: Settings, host: str, port: int, config: Path | None) 
     for integration in plan.integrations:
         if integration.spec.provider is not Provider.GIT:
             embedded_credentials(integration, dict(os.environ))  # fail now, not after start-up
+    for organization in plan.organizations:
+        declared_teams(organization)  # likewise
     embedded = Embedded(settings, plan, host, port, say=lambda text: print(text, file=sys.stderr, flush=True))
     await embedded.run()

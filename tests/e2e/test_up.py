@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,19 +57,25 @@ def repository(tmp_path: Path) -> Path:
     return repo
 
 
-def test_up_collects_the_current_repository_and_serves_its_metrics(repository: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    port = free_port()
+def start_up(home: Path, port: int, *args: str, cwd: Path) -> ManagedProcess:
+    """`doraflow up` with everything embedded (no database, Kafka or Redis from the environment),
+    its data under `home`, its output in `home`'s sibling `up.log`."""
     env = {"DORAFLOW_HOME": str(home), "DORAFLOW_LOG_LEVEL": "WARNING"}
     for name in ("DORAFLOW_DATABASE_URL", "DORAFLOW_KAFKA_BOOTSTRAP_SERVERS", "DORAFLOW_REDIS_URL"):
         env[name] = ""
-    up = ManagedProcess(
-        "doraflow up",
-        [sys.executable, "-m", "doraflow.cli", "up", "--port", str(port)],
-        tmp_path / "up.log",
+    return ManagedProcess(
+        " ".join(["doraflow up", *args]),
+        [sys.executable, "-m", "doraflow.cli", "up", "--port", str(port), *args],
+        home.parent / "up.log",
         env=env,
-        cwd=repository,
+        cwd=cwd,
     )
+
+
+def test_up_collects_the_current_repository_and_serves_its_metrics(repository: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    up = start_up(home, port, cwd=repository)
     try:
 
         def summary_printed() -> bool:
@@ -112,9 +119,65 @@ def test_up_collects_the_current_repository_and_serves_its_metrics(repository: P
                 "            FROM repository_contributors c JOIN developers d ON d.id = c.developer_id)"
             )
             wait_until(
-                lambda: up.check_alive() or stored(refs) not in ("", "\\N"), 30, "refs and contributors"
+                lambda: up.check_alive() and stored(refs) not in ("", "\\N"), 30, "refs and contributors"
             )
             assert stored(refs) == "main:true v1.0.0,v1.1.0,v1.2.0-rc1 ana@example.com:3"
+    finally:
+        up.stop()
+    assert up.process.returncode == 0, up.tail()
+
+
+def test_up_with_a_config_makes_the_organizations_declared_teams(repository: Path, tmp_path: Path) -> None:
+    """`spec.teams` of the file's Organization become its teams, as the operator makes them: the
+    member by email, the repository glob remembered and linked once the repository is collected."""
+    home = tmp_path / "home"
+    config = tmp_path / "doraflow.yaml"
+    config.write_text(
+        f"""
+apiVersion: doraflow.dev/v1alpha1
+kind: Organization
+metadata:
+  name: acme
+spec:
+  displayName: Acme
+  teams:
+    - slug: core
+      name: Core
+      members: [ana@example.com]
+      repositories: ["serv*"]
+---
+apiVersion: doraflow.dev/v1alpha1
+kind: Integration
+metadata:
+  name: service
+spec:
+  organizationRef:
+    name: acme
+  provider: git
+  scope:
+    repositories: [{json.dumps(str(repository))}]
+"""
+    )
+    port = free_port()
+    up = start_up(home, port, "--config", str(config), cwd=tmp_path)
+    try:
+        wait_until(lambda: up.check_alive() and "dashboard and API at" in up.tail(200), 120, "doraflow up")
+        assert "acme: 1 team from spec.teams — repositories linked once collected: serv*" in up.tail(200)
+        headers = {"Authorization": f"Bearer {(home / 'admin-acme.key').read_text().strip()}"}
+        base = f"http://127.0.0.1:{port}/api/v1"
+        teams = httpx.get(f"{base}/teams", headers=headers, timeout=30)
+        assert teams.status_code == 200, teams.text
+        [team] = teams.json()["items"]
+        assert (team["slug"], team["name"], team["managed_by"]) == (
+            "core",
+            "Core",
+            "Organization default/acme",
+        )
+        detail = httpx.get(f"{base}/teams/{team['id']}", headers=headers, timeout=30).json()
+        assert [r["name"] for r in detail["repositories"]] == ["service"]
+        [member] = detail["members"]
+        developer = httpx.get(f"{base}/developers/{member['developer_id']}", headers=headers, timeout=30)
+        assert developer.json()["email"] == "ana@example.com"
     finally:
         up.stop()
     assert up.process.returncode == 0, up.tail()
