@@ -198,6 +198,7 @@ JOIN repository_contributors rc ON rc.developer_id = m.from_id
 ORDER BY rc.repository_id, m.into_id, rc.observed_at DESC
 ON CONFLICT (repository_id, developer_id) DO UPDATE SET
     contributions = CASE WHEN EXCLUDED.observed_at > c.observed_at THEN EXCLUDED.contributions
+                         WHEN EXCLUDED.observed_at < c.observed_at THEN c.contributions
                          ELSE GREATEST(c.contributions, EXCLUDED.contributions) END,
     observed_at = GREATEST(c.observed_at, EXCLUDED.observed_at)
 """

@@ -249,6 +249,27 @@ async def test_contributors_follow_developer_merges(ingest: Ingest, engine: Asyn
     assert await query(engine, "SELECT email FROM developers") == [("jane@acme.com",)]
 
 
+async def test_a_merge_keeps_the_newer_observation_even_when_it_counts_less(
+    ingest: Ingest, engine: AsyncEngine
+) -> None:
+    """The surviving developer's newer row wins over the provisional developer's older, larger one."""
+    await ingest(
+        [observed(ContributorData(repository=f.repo(), person=PersonRef(username="jane"), contributions=5))]
+    )
+    await ingest(
+        [
+            observed(
+                ContributorData(
+                    repository=f.repo(), person=PersonRef(email="jane@acme.com"), contributions=2
+                ),
+                hours=1,
+            )
+        ]
+    )
+    await ingest([f.commit(1, author=JANE)])  # the login turns out to be jane@acme.com: merged
+    assert (await rows(engine))["repository_contributors"] == [("jane@acme.com", 2)]
+
+
 async def test_identities_of_one_person_in_one_listing_add_up(ingest: Ingest, engine: AsyncEngine) -> None:
     await ingest([f.commit(1, author=JANE)])  # jane's login and email are known to be one person
     await ingest(
