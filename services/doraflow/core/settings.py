@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     rate_limit_per_ip: int = Field(default=600, ge=1, description="requests per window per endpoint and IP")
     rate_limit_per_key: int = Field(default=600, ge=1, description="requests per window per endpoint and key")
     rate_limit_window_seconds: int = Field(default=60, ge=1)
-    processor_batch_size: int = Field(default=5000, ge=1)
+    # A backlog (first sync, catch-up after an outage) is stored ~20% faster in batches of 10k than
+    # of 5k: each batch pays ~25 statements' planning and round trips (benchmarks/processor_ingest).
+    processor_batch_size: int = Field(default=10_000, ge=1)
     processor_linger_ms: int = Field(default=200, ge=0)
     processor_retry_max_seconds: float = Field(default=30.0, gt=0, description="cap of the database back-off")
     processor_rollup_refresh_seconds: float = Field(default=60.0, gt=0, description="materialized views")
