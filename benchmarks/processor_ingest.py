@@ -75,11 +75,12 @@ class Result:
 
 
 @contextlib.contextmanager
-def servers() -> Iterator[tuple[str, str]]:
-    """(Kafka bootstrap, PostgreSQL URL), started here unless the environment names them."""
+def servers(*, kafka: bool = True) -> Iterator[tuple[str, str]]:
+    """(Kafka bootstrap, PostgreSQL URL), started here unless the environment names them; without
+    `kafka`, the bootstrap is empty and no broker is started."""
     with contextlib.ExitStack() as stack:
-        bootstrap = os.environ.get(BOOTSTRAP_ENV)
-        if not bootstrap:
+        bootstrap = os.environ.get(BOOTSTRAP_ENV, "")
+        if kafka and not bootstrap:
             home = kafka_home()
             if home is None:
                 raise RuntimeError("Kafka is not provisioned: run `scripts/testenv kafka` first")
