@@ -18,8 +18,23 @@ defaults (NULL, NULL, false) and no row. `ix_commit_deployments_lead_time` is th
 
 The views of 0002 (`daily_commit_stats`) read none of the moved columns.
 
-Measured after the change (same machine): see the numbers below, filled in from
-`benchmarks.processor_store` and `benchmarks.processor_ingest`.
+Measured on the same 2-core machine on 2026-12-04, runs of the parent commit and of this change
+alternated (both noisy, ±20% run to run):
+
+* `benchmarks.processor_store` (100k events as a backlog arrives): before 10,270 and 12,323
+  events/s, 66 and 55 µs of PostgreSQL CPU per event, the `UPDATE commits` refresh 2.24 s (23-28%)
+  and the commit upsert 1.8-2.2 s. After 10,289-14,457 events/s, 45-62 µs per event; the
+  `commit_deployments` refresh 1.15-1.30 s (15-17%), the written commits' statement 0.49-0.58 s (7%)
+  and the commit upsert 1.3-1.7 s: the commit statements together 3.0-3.5 s instead of 4.0-4.5 s.
+  Less than the micro-benchmark's 4.5x: most of the refresh is the look-ups of the enrichment
+  (deployments, pull requests), which did not change.
+* `benchmarks.processor_ingest` (Kafka to PostgreSQL, 200k events): before 11,304 and 11,331
+  events/s (22.2%, 17.2% of COPY); after 8,005, 10,087 and 11,647 events/s (17.3%, 20.2%, 19.8%;
+  the COPY baseline now also writes the 75k `commit_deployments` rows). No gain visible at this
+  noise level.
+* `benchmarks.metrics_dora`: organization p50 108 and 89 ms, team p50 31 and 24 ms (121-164 ms
+  and 24-38 ms earlier that day with `commits`); lead time is still one index-only scan (of
+  `ix_commit_deployments_lead_time`, no heap fetches).
 
 Revision ID: 0008
 Revises: 0007

@@ -125,13 +125,13 @@ WHERE dc.deployment_id = ANY($1::uuid[])
 OFFSET 0
 """
 
-# `{candidates}`: a query of commits `t` (time, repository_id, commit_sha, organization_id,
-# pull_request_number, is_merge), each at most once. Their lead-time values are recomputed from the
-# stored facts and written to `commit_deployments`: rows whose values are not the defaults are
-# upserted, and only when something differs (a replay writes nothing); rows whose values became the
-# defaults (no deployment, not represented) are deleted. Both parts read one snapshot and touch
-# disjoint keys.
-STORE_COMMIT_DEPLOYMENTS = f"""
+# `{label}` names the statement (as `benchmarks.processor_store` lists it); `{candidates}`: a query
+# of commits `t` (time, repository_id, commit_sha, organization_id, pull_request_number, is_merge),
+# each at most once. Their lead-time values are recomputed from the stored facts and written to
+# `commit_deployments`: rows whose values are not the defaults are upserted, and only when something
+# differs (a replay writes nothing); rows whose values became the defaults (no deployment, not
+# represented) are deleted. Both parts read one snapshot and touch disjoint keys.
+STORE_COMMIT_DEPLOYMENTS = f"""-- commit_deployments {{label}}
 WITH computed AS MATERIALIZED (
     SELECT t.repository_id, t.time, t.commit_sha, t.organization_id, t.is_merge, e.*
     FROM ({{candidates}}) t
@@ -171,15 +171,17 @@ _COMMIT = "c2.time, c2.repository_id, c2.commit_sha, c2.organization_id, c2.pull
 # The commits a batch's upsert inserted or changed ($1-$3): computed once everything of the batch
 # they depend on (its deployments and pull requests, its other commits) is stored.
 STORE_WRITTEN_COMMITS = STORE_COMMIT_DEPLOYMENTS.format(
+    label="of the commits an upsert wrote",
     candidates=f"""
     SELECT {_COMMIT}
     FROM unnest($1::timestamptz[], $2::uuid[], $3::text[]) AS w(time, repository_id, commit_sha)
     JOIN commits c2
       ON c2.time = w.time AND c2.repository_id = w.repository_id AND c2.commit_sha = w.commit_sha
-"""  # noqa: S608 - composed of constants only
+""",  # noqa: S608 - composed of constants only
 )
 
 REFRESH_COMMITS = STORE_COMMIT_DEPLOYMENTS.format(
+    label="refresh",
     candidates=f"""
     WITH written AS (SELECT * FROM unnest($7::timestamptz[], $8::uuid[], $9::text[]))
     SELECT {_COMMIT}
@@ -199,7 +201,7 @@ REFRESH_COMMITS = STORE_COMMIT_DEPLOYMENTS.format(
     LEFT JOIN commit_deployments r
            ON r.repository_id = c2.repository_id AND r.time = c2.time AND r.commit_sha = c2.commit_sha
     WHERE a.any_state OR NOT coalesce(r.represented_by_pull_request, false)
-"""  # noqa: S608 - composed of constants only
+""",  # noqa: S608 - composed of constants only
 )
 
 
