@@ -9,9 +9,10 @@ to nothing), work items with status transitions, and two-week sprints per team.
 
 The enrichment columns hold what `doraflow.metrics.enrichment` defines (the tests check the two
 agree): `pull_requests.first_deployed_at` is the first successful production deployment row that
-listed the PR's merge or squash commit; `commits.first_deployed_at` the earlier of the commit's own
-first deployment and its PR's; `commits.represented_by_pull_request` marks the squash (and merge)
-commits of PRs whose own commits are stored. One repository in five is collected the way the
+listed the PR's merge or squash commit; `commit_deployments.first_deployed_at` the earlier of the
+commit's own first deployment and its PR's; `commit_deployments.represented_by_pull_request` marks the
+squash (and merge) commits of PRs whose own commits are stored (a row only for the commits with a
+deployment or represented). One repository in five is collected the way the
 GitHub collector does it -- default branch only, no PR numbers on commits, so squashed branch
 commits are never seen -- the others the GitLab/Bitbucket way (PR commits carry their number).
 
@@ -143,6 +144,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "message",
         "is_merge",
         "pull_request_number",
+    ),
+    "commit_deployments": (
+        "repository_id",
+        "time",
+        "commit_sha",
+        "organization_id",
+        "is_merge",
         "first_deployment_id",
         "first_deployed_at",
         "represented_by_pull_request",
@@ -722,7 +730,8 @@ def generate(spec: DatasetSpec) -> Dataset:
             owner = merge_sha_of.get(sha)
             commit[14] = owner is not None and number in (None, owner) and owner in own_commits
         tables["pull_requests"].extend(tuple(row) for row in repo.pr_rows)
-        tables["commits"].extend(tuple(row) for row in repo.commit_rows)
+        tables["commits"].extend(tuple(row[:12]) for row in repo.commit_rows)
+        tables["commit_deployments"].extend(commit_deployment_rows(repo.commit_rows))
 
     # --- incidents ----------------------------------------------------------------------------------
     severities = ("sev1", "sev2", "sev3", "sev3", "sev4")
@@ -881,6 +890,17 @@ def _work_items(
                 if sprint_end > first_start and sprint_start < last:
                     completed = category == "done" and sprint_start <= last < sprint_end
                     tables["sprint_issues"].append((sprint_id, issue_id, points, completed))
+
+
+def commit_deployment_rows(commit_rows: Sequence[Sequence[Any]]) -> list[Row]:
+    """The `commit_deployments` rows of commit rows built with the three lead-time values appended
+    (`first_deployment_id`, `first_deployed_at`, `represented_by_pull_request`, as 12-14): one per
+    commit whose values are not the defaults."""
+    return [
+        (row[1], row[0], row[2], row[3], row[10], row[12], row[13], row[14])
+        for row in commit_rows
+        if row[13] is not None or row[14]
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,9 +76,9 @@ async def test_the_comparison_sees_a_missing_index(engine: AsyncEngine) -> None:
     hand, is reported (and a partial index counts like any other)."""
     await migrate.upgrade(engine)
     async with engine.begin() as connection:
-        await connection.execute(text("DROP INDEX ix_commits_lead_time"))
+        await connection.execute(text("DROP INDEX ix_commit_deployments_lead_time"))
     assert [(kind, index.name) for kind, index in await drift(engine)] == [
-        ("add_index", "ix_commits_lead_time")
+        ("add_index", "ix_commit_deployments_lead_time")
     ]
 
 

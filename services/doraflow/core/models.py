@@ -230,13 +230,6 @@ class Commit(Base):
         Index("ix_commits_repository_id_time", "repository_id", "time"),
         # Migration 0003 (metrics query layer) and 0004 (the processor's links).
         Index(
-            "ix_commits_lead_time",
-            "repository_id",
-            "first_deployed_at",
-            postgresql_include=["time", "is_merge", "represented_by_pull_request"],
-            postgresql_where=text("first_deployed_at IS NOT NULL"),
-        ),
-        Index(
             "ix_commits_repository_pull_request",
             "repository_id",
             "pull_request_number",
@@ -259,12 +252,38 @@ class Commit(Base):
     message: Mapped[str | None] = mapped_column(Text)
     is_merge: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     pull_request_number: Mapped[int | None] = mapped_column(Integer)
+    # The lead-time enrichment lives in `commit_deployments` (migration 0008).
+
+
+class CommitDeployment(Base):
+    """A commit's lead-time enrichment (migration 0008), apart from the wide `commits` row so that
+    setting it when a deployment arrives is a narrow insert, not a non-HOT update of a commit and
+    its seven indexes. A row exists exactly when the commit has a first production deployment or is
+    represented by its pull request; any other commit has the defaults and no row."""
+
+    __tablename__ = "commit_deployments"
+    __table_args__ = (
+        # Lead time for changes: one index-only range scan per repository (doraflow.metrics.leadtime).
+        Index(
+            "ix_commit_deployments_lead_time",
+            "repository_id",
+            "first_deployed_at",
+            postgresql_include=["time", "is_merge", "represented_by_pull_request"],
+            postgresql_where=text("first_deployed_at IS NOT NULL"),
+        ),
+    )
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    time: Mapped[datetime] = mapped_column(primary_key=True)  # the commit's authored time
+    commit_sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    is_merge: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The first production deployment that shipped this commit, or its pull request's if earlier.
+    first_deployment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    first_deployed_at: Mapped[datetime | None]
     # The merge or squash commit of a pull request that stands for the PR's own commits in lead time
     # (docs/metrics.md, "How the database computes it"); set by the processor.
     represented_by_pull_request: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # Enrichment: the first production deployment that shipped this commit (lead time for changes).
-    first_deployment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    first_deployed_at: Mapped[datetime | None]
 
 
 class PullRequest(Base):

@@ -179,7 +179,9 @@ FROM (
     SELECT x.repository_id, x.pr_number,
            date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
     FROM unnest($1::uuid[], $2::int[]) AS x(repository_id, pr_number)
-    JOIN commits c ON c.repository_id = x.repository_id AND c.pull_request_number = x.pr_number
+    JOIN commits o ON o.repository_id = x.repository_id AND o.pull_request_number = x.pr_number
+    JOIN commit_deployments c
+      ON c.repository_id = o.repository_id AND c.time = o.time AND c.commit_sha = o.commit_sha
     WHERE c.first_deployed_at IS NOT NULL AND NOT c.is_merge AND NOT c.represented_by_pull_request
     UNION ALL
     -- a merge/squash commit collected without its PR number (GitHub's default branch)
@@ -187,8 +189,10 @@ FROM (
            date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time)
     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
          AS x(repository_id, pr_number, sha, shipped)
-    JOIN commits c ON c.repository_id = x.repository_id AND c.first_deployed_at = x.shipped
-     AND c.commit_sha = x.sha AND c.pull_request_number IS NULL
+    JOIN commit_deployments c ON c.repository_id = x.repository_id AND c.first_deployed_at = x.shipped
+     AND c.commit_sha = x.sha
+    JOIN commits o ON o.repository_id = c.repository_id AND o.time = c.time AND o.commit_sha = c.commit_sha
+     AND o.pull_request_number IS NULL
     WHERE NOT c.is_merge AND NOT c.represented_by_pull_request
 ) AS changes
 GROUP BY repository_id, pr_number
@@ -364,7 +368,7 @@ SELECT rollout_id, count(*) FILTER (WHERE lead >= 0),
 FROM (
     SELECT m.rollout_id,
            date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
-    FROM commits c
+    FROM commit_deployments c
     JOIN unnest($4::uuid[], $5::uuid[]) AS m(source_id, rollout_id) ON m.source_id = c.first_deployment_id
     WHERE c.repository_id = ANY($1::uuid[]) AND c.first_deployed_at >= $2 AND c.first_deployed_at <= $3
       AND NOT c.is_merge AND NOT c.represented_by_pull_request

@@ -10,18 +10,20 @@ the request's whole budget). The columns must therefore mean exactly what the de
     that shipped the PR's merge or squash commit: listed it in ``deployment_commits`` or
     deployed it as its ``revision``.
 
-``commits.first_deployed_at`` / ``first_deployment_id``
+``commit_deployments.first_deployed_at`` / ``first_deployment_id``
     The commit's *shipped* time as the definition says: the earlier of its own first such
     deployment and the first deployment of its pull request (``pull_request_number`` in the
     same repository). The second is what makes squash merges right: a PR's branch commits
     never appear in a deployment, but their content shipped with the squash commit.
 
-``commits.represented_by_pull_request``
+``commit_deployments.represented_by_pull_request``
     True for the merge or squash commit of a pull request (its ``merge_commit_sha``, in the same
     repository, not attached to another PR) when at least one other non-merge commit of that
     PR is stored: its work is counted through them, so it is not a change of its own.
 
-Commits are matched to deployments by SHA within the organization, as the definition does.
+Commits are matched to deployments by SHA within the organization, as the definition does. A
+commit's three values are stored in ``commit_deployments`` (migration 0008), one row per commit whose
+values are not the defaults (a first deployment, or represented); any other commit has no row.
 
 :func:`refresh_lead_time_enrichment` recomputes all three for an organization (or some of its
 repositories) in set-based statements. The tests and benchmarks fill their data with it; it is
@@ -63,7 +65,7 @@ LEFT JOIN expected_first_shipped f ON f.sha = p.merge_commit_sha
 WHERE p.organization_id = $1 AND ($2::uuid[] IS NULL OR p.repository_id = ANY($2::uuid[]));
 
 CREATE TEMP TABLE expected_commits ON COMMIT DROP AS
-SELECT c.time, c.repository_id, c.commit_sha,
+SELECT c.time, c.repository_id, c.commit_sha, c.organization_id, c.is_merge,
        CASE WHEN pr.finished_at < own.finished_at OR own.finished_at IS NULL THEN pr.id ELSE own.id END AS id,
        CASE WHEN pr.finished_at < own.finished_at OR own.finished_at IS NULL THEN pr.finished_at
             ELSE own.finished_at END AS finished_at,
@@ -100,7 +102,7 @@ async def _expected(
 async def refresh_lead_time_enrichment(
     db: Database, organization_id: uuid.UUID, repository_ids: Sequence[uuid.UUID] | None = None
 ) -> tuple[int, int]:
-    """Recompute the lead-time columns of the organization's pull requests and commits (of
+    """Recompute the lead-time values of the organization's pull requests and commits (of
     ``repository_ids`` only, when given). Must run inside a transaction (temporary tables are
     dropped at commit). Returns how many pull requests and commits changed."""
     await _expected(db, organization_id, repository_ids)
@@ -110,15 +112,29 @@ async def refresh_lead_time_enrichment(
         " WHERE p.time = e.time AND p.repository_id = e.repository_id AND p.pr_number = e.pr_number"
         " AND (p.first_deployed_at, p.first_deployment_id) IS DISTINCT FROM (e.finished_at, e.id)"
     )
-    commits = await db.connection.execute(
-        "UPDATE commits c SET first_deployed_at = e.finished_at, first_deployment_id = e.id,"
-        " represented_by_pull_request = e.represented"
-        " FROM expected_commits e"
-        " WHERE c.time = e.time AND c.repository_id = e.repository_id AND c.commit_sha = e.commit_sha"
-        " AND (c.first_deployed_at, c.first_deployment_id, c.represented_by_pull_request)"
-        "     IS DISTINCT FROM (e.finished_at, e.id, e.represented)"
+    upserted = await db.connection.execute(
+        "INSERT INTO commit_deployments AS c (repository_id, time, commit_sha, organization_id, is_merge,"
+        "                                     first_deployment_id, first_deployed_at,"
+        "                                     represented_by_pull_request)"
+        " SELECT e.repository_id, e.time, e.commit_sha, e.organization_id, e.is_merge, e.id, e.finished_at,"
+        "        e.represented"
+        " FROM expected_commits e WHERE e.finished_at IS NOT NULL OR e.represented"
+        " ON CONFLICT (repository_id, time, commit_sha) DO UPDATE SET"
+        "     organization_id = EXCLUDED.organization_id, is_merge = EXCLUDED.is_merge,"
+        "     first_deployment_id = EXCLUDED.first_deployment_id,"
+        "     first_deployed_at = EXCLUDED.first_deployed_at,"
+        "     represented_by_pull_request = EXCLUDED.represented_by_pull_request"
+        " WHERE (c.organization_id, c.is_merge, c.first_deployment_id, c.first_deployed_at,"
+        "        c.represented_by_pull_request)"
+        "     IS DISTINCT FROM (EXCLUDED.organization_id, EXCLUDED.is_merge, EXCLUDED.first_deployment_id,"
+        "                       EXCLUDED.first_deployed_at, EXCLUDED.represented_by_pull_request)"
     )
-    return int(pull_requests.split()[-1]), int(commits.split()[-1])
+    deleted = await db.connection.execute(
+        "DELETE FROM commit_deployments c USING expected_commits e"
+        " WHERE c.time = e.time AND c.repository_id = e.repository_id AND c.commit_sha = e.commit_sha"
+        " AND e.finished_at IS NULL AND NOT e.represented"
+    )
+    return int(pull_requests.split()[-1]), int(upserted.split()[-1]) + int(deleted.split()[-1])
 
 
 async def lead_time_enrichment_mismatches(
@@ -134,13 +150,17 @@ async def lead_time_enrichment_mismatches(
         "   ON p.time = e.time AND p.repository_id = e.repository_id AND p.pr_number = e.pr_number"
         " WHERE p.first_deployed_at IS DISTINCT FROM e.finished_at"
         " UNION ALL"
-        " SELECT 'commit ' || c.repository_id || '/' || c.commit_sha,"
-        "        c.first_deployed_at::text || ' represented=' || c.represented_by_pull_request,"
-        "        e.finished_at::text || ' represented=' || e.represented"
-        " FROM commits c JOIN expected_commits e"
+        " SELECT 'commit ' || e.repository_id || '/' || e.commit_sha,"
+        "        coalesce(c.first_deployed_at::text, 'none') || ' represented='"
+        "        || coalesce(c.represented_by_pull_request, false)"
+        "        || (CASE WHEN c.commit_sha IS NULL THEN '' ELSE ' (row)' END),"
+        "        coalesce(e.finished_at::text, 'none') || ' represented=' || e.represented"
+        "        || (CASE WHEN e.finished_at IS NULL AND NOT e.represented THEN '' ELSE ' (row)' END)"
+        " FROM expected_commits e LEFT JOIN commit_deployments c"
         "   ON c.time = e.time AND c.repository_id = e.repository_id AND c.commit_sha = e.commit_sha"
-        " WHERE (c.first_deployed_at, c.represented_by_pull_request)"
-        "     IS DISTINCT FROM (e.finished_at, e.represented)"
+        " WHERE (c.first_deployed_at, coalesce(c.represented_by_pull_request, false),"
+        "        c.commit_sha IS NOT NULL)"
+        "     IS DISTINCT FROM (e.finished_at, e.represented, e.finished_at IS NOT NULL OR e.represented)"
         " LIMIT $1",
         limit,
     )

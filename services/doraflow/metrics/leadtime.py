@@ -9,11 +9,12 @@ same data and compare value, median, p75, p90 and sample size.
 
 It relies on the stored enrichment meaning exactly what the definition needs (stated as SQL in
 :mod:`doraflow.metrics.enrichment`; see ``docs/metrics.md``, "How the database computes it"):
-``commits.first_deployed_at`` is the commit's *shipped* time (its own first production
+``commit_deployments.first_deployed_at`` is the commit's *shipped* time (its own first production
 deployment, or its pull request's merge/squash commit's, whichever is earlier), and
-``commits.represented_by_pull_request`` marks the squash commits whose work is counted through
-the PR's own commits. The changes of a window are then one index-only range scan of
-``(repository_id, first_deployed_at)``: merge commits and represented squash commits are
+``commit_deployments.represented_by_pull_request`` marks the squash commits whose work is counted
+through the PR's own commits (the narrow table holds a commit's lead-time values apart from the wide
+``commits`` row, migration 0008). The changes of a window are then one index-only range scan of
+its ``(repository_id, first_deployed_at)`` index: merge commits and represented squash commits are
 skipped, negative lead times (clock skew) are excluded and counted, and ``percentile_cont`` --
 which :mod:`doraflow.metrics.stats` reproduces bit for bit -- summarises the rest.
 
@@ -45,7 +46,7 @@ _WINDOW_OF: Final = "width_bucket({column}, $4::timestamptz[])"
 _IN_WINDOW: Final = "WHERE window_index > 0 AND deployed < ($5::timestamptz[])[window_index]"
 
 # The changes whose first production deployment is in a window, with their lead times: one
-# index-only range scan of ix_commits_lead_time. The lead time is the difference of the two epoch
+# index-only range scan of ix_commit_deployments_lead_time. The lead time is the difference of the two epoch
 # values as float8 -- what the Python path computes, operation for operation (date_part on
 # timestamptz is an exact int64 microsecond count divided by 10^6, correctly rounded, like
 # datetime.timestamp()).
@@ -65,7 +66,7 @@ FROM (
            -- as float8 epoch seconds (their spacing, 2^-22 s, is finer than a microsecond)
            NOT c.is_merge AND NOT c.represented_by_pull_request AND c.first_deployed_at >= c.time AS counted,
            date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
-    FROM commits c
+    FROM commit_deployments c
     WHERE c.repository_id = ANY($1::uuid[])
       AND c.first_deployed_at >= $2 AND c.first_deployed_at < $3
     OFFSET 0  -- keeps the subquery: each row's lead is computed once, not once per aggregate

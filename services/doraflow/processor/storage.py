@@ -173,25 +173,17 @@ async def deployments(
 # A commit's content never changes (its SHA names it), but sources know different parts of it: the
 # default-branch history has line counts, a pull request's commit list may not. So a later, less
 # complete version never erases what an earlier one stored (COALESCE), like `transform` in a batch.
-# The lead-time columns are computed on insert (from what is stored so far) and otherwise only by
-# `enrichment.refresh_commits`: a later version of the commit must not overwrite them with a value
-# computed from less (an event without `pull_request_number`, say). Rows inserted or changed are
-# returned (`CommitRefresh.written`) with their pull request, whose squash commit is then refreshed.
-UPSERT_COMMITS = f"""
+# The lead-time values live in `commit_deployments` (see `enrichment`): right after this upsert they
+# are computed for the rows it inserted or changed (`enrichment.STORE_WRITTEN_COMMITS`, from the
+# stored row, so an event without `pull_request_number` cannot make them computed from less), and
+# otherwise only by `enrichment.refresh_commits`. Rows inserted or changed are returned
+# (`CommitRefresh.written`) with their pull request, whose squash commit is then refreshed.
+UPSERT_COMMITS = """
 INSERT INTO commits AS c (time, repository_id, commit_sha, organization_id, author_id, committed_at,
                           lines_added, lines_deleted, files_changed, message, is_merge,
-                          pull_request_number, first_deployment_id, first_deployed_at,
-                          represented_by_pull_request)
-SELECT v.*, e.first_deployment_id, e.first_deployed_at, e.represented
-FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[],
-            $7::int[], $8::int[], $9::int[], $10::text[], $11::bool[], $12::int[])
-     AS v(time, repository_id, commit_sha, organization_id, author_id, committed_at, lines_added,
-          lines_deleted, files_changed, message, is_merge, pull_request_number)
-CROSS JOIN LATERAL ({
-    enrichment.COMMIT_ENRICHMENT.format(
-        org="v.organization_id", repo="v.repository_id", sha="v.commit_sha", number="v.pull_request_number"
-    )
-}) e
+                          pull_request_number)
+SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[],
+                     $7::int[], $8::int[], $9::int[], $10::text[], $11::bool[], $12::int[])
 ON CONFLICT (time, repository_id, commit_sha) DO UPDATE SET
     organization_id = EXCLUDED.organization_id, author_id = EXCLUDED.author_id,
     committed_at = COALESCE(EXCLUDED.committed_at, c.committed_at),
@@ -208,7 +200,7 @@ WHERE (c.organization_id, c.author_id, c.committed_at, c.lines_added, c.lines_de
        COALESCE(EXCLUDED.files_changed, c.files_changed), COALESCE(EXCLUDED.message, c.message),
        EXCLUDED.is_merge, COALESCE(EXCLUDED.pull_request_number, c.pull_request_number))
 RETURNING c.time, c.repository_id, c.commit_sha, c.pull_request_number
-"""  # noqa: S608 - composed of constants only
+"""
 
 
 def commit_columns(
@@ -246,15 +238,24 @@ async def commits(
     people: dict[PersonKey, uuid.UUID],
     refresh: enrichment.CommitRefresh,
 ) -> None:
-    """Upsert commits; note in `refresh` the rows written and the pull requests they belong to."""
+    """Upsert commits and the lead-time values of those written; note in `refresh` the rows
+    written and the pull requests they belong to."""
     if not plan.commits:
         return
+    written = refresh.written
     for time, repository_id, sha, number in await conn.fetch(
         UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people)
     ):
-        refresh.written.append((time, repository_id, sha))
+        written.append((time, repository_id, sha))
         if number is not None:
             refresh.committed_pull_requests.add((repository_id, number))
+    if written:
+        await conn.execute(
+            enrichment.STORE_WRITTEN_COMMITS,
+            [t for t, _, _ in written],
+            [r for _, r, _ in written],
+            [sha for _, _, sha in written],
+        )
 
 
 UPSERT_REVIEWS = """

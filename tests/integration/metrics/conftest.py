@@ -140,9 +140,6 @@ class Seed:
                 f"commit {sha}",
                 merge,
                 pull_request,
-                None,
-                None,
-                False,
             )
         )
         return sha

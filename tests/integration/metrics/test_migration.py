@@ -1,7 +1,9 @@
-"""Revision 0003: the metrics indexes and the lead-time change flag, up and down."""
+"""Revisions 0003 (the metrics indexes and the lead-time change flag) and 0008 (commits' lead-time
+columns moved to `commit_deployments`), up and down."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -52,3 +54,59 @@ async def test_upgrade_and_downgrade(bare_engine: AsyncEngine) -> None:
     assert await schema(bare_engine) == (set(), False)
     await migrate.upgrade(bare_engine, "0003")
     assert await schema(bare_engine) == (INDEXES, True)
+
+
+COMMITS = (
+    "INSERT INTO commits (time, repository_id, commit_sha, organization_id, author_id, is_merge,"
+    " first_deployment_id, first_deployed_at, represented_by_pull_request) VALUES"
+    " ('2026-01-01T00:00Z', :repo, 'deployed', :org, :org, false, :deployment, '2026-01-02T00:00Z', false),"
+    " ('2026-01-01T00:00Z', :repo, 'represented', :org, :org, true, NULL, NULL, true),"
+    " ('2026-01-01T00:00Z', :repo, 'plain', :org, :org, false, NULL, NULL, false)"
+)
+LEAD_TIME = "first_deployment_id, first_deployed_at, represented_by_pull_request"
+BEFORE = f"SELECT commit_sha, {LEAD_TIME} FROM commits"  # noqa: S608 - constants
+NARROW = f"SELECT commit_sha, organization_id, is_merge, {LEAD_TIME} FROM commit_deployments"  # noqa: S608
+
+
+async def lead_time_layout(engine: AsyncEngine) -> tuple[set[str], set[str], bool]:
+    async with engine.connect() as connection:
+        indexes = {row[0] for row in await connection.execute(text("SELECT indexname FROM pg_indexes"))}
+        columns = {
+            row[0]
+            for row in await connection.execute(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'commits'")
+            )
+        }
+        narrow = await connection.execute(text("SELECT to_regclass('commit_deployments') IS NOT NULL"))
+        return (
+            indexes & {"ix_commits_lead_time", "ix_commit_deployments_lead_time"},
+            columns & set(LEAD_TIME.split(", ")),
+            bool(narrow.scalar()),
+        )
+
+
+async def test_commit_deployments_up_and_down_keep_the_values(bare_engine: AsyncEngine) -> None:
+    org, repo, deployment = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await migrate.upgrade(bare_engine, "0007")
+    async with bare_engine.begin() as connection:
+        await connection.execute(text(COMMITS), {"org": org, "repo": repo, "deployment": deployment})
+        before = sorted((await connection.execute(text(BEFORE))).all())
+    await migrate.upgrade(bare_engine, "0008")
+    assert await lead_time_layout(bare_engine) == ({"ix_commit_deployments_lead_time"}, set(), True)
+    async with bare_engine.connect() as connection:
+        narrow = await connection.execute(text(NARROW))
+        assert sorted(narrow.all()) == [
+            ("deployed", org, False, deployment, before[0][2], False),
+            ("represented", org, True, None, None, True),
+        ]
+    await migrate.downgrade(bare_engine, "0007")
+    assert await lead_time_layout(bare_engine) == (
+        {"ix_commits_lead_time"},
+        set(LEAD_TIME.split(", ")),
+        False,
+    )
+    async with bare_engine.connect() as connection:
+        after = sorted((await connection.execute(text(BEFORE))).all())
+    assert after == before
+    await migrate.upgrade(bare_engine)
+    assert await lead_time_layout(bare_engine) == ({"ix_commit_deployments_lead_time"}, set(), True)

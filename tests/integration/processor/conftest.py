@@ -30,6 +30,7 @@ TABLES = (
     "developers",
     "developer_identities",
     "commits",
+    "commit_deployments",
     "pull_requests",
     "pull_request_reviews",
     "deployments",

@@ -17,6 +17,9 @@ from tests.unit.processor import factories as f
 
 pytestmark = pytest.mark.integration
 
+# Commits with their lead-time values (no `commit_deployments` row: the defaults).
+WITH_LEAD_TIME = "commits c LEFT JOIN commit_deployments d USING (repository_id, time, commit_sha)"
+
 MakeDatabase = Callable[[], Awaitable[str]]
 
 
@@ -82,7 +85,10 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
     org = natural_id("organization", f.ORG)
     d1 = natural_id("deployment", org, "github", f.deployment_key("d-1"))
     d2 = natural_id("deployment", org, "github", f.deployment_key("d-2"))
-    rows = await query(engine, "SELECT commit_sha, first_deployment_id FROM commits")
+    rows = await query(
+        engine,
+        f"SELECT c.commit_sha, d.first_deployment_id FROM {WITH_LEAD_TIME}",  # noqa: S608,
+    )
     firsts: dict[object, object] = dict(rows)  # type: ignore[arg-type]
     assert firsts == {
         f.sha(1): d1,  # not the failed nor the staging deployment
@@ -109,7 +115,9 @@ async def test_every_schema_lands_in_its_table(ingest: Ingest, engine: AsyncEngi
     assert (deployment, attribution) == (d2, "inferred")
     ((started_at,),) = await query(engine, "SELECT started_at FROM issues WHERE external_id = 'W-1'")
     assert started_at == f.at(30)
-    represented = await query(engine, "SELECT commit_sha FROM commits WHERE represented_by_pull_request")
+    represented = await query(
+        engine, "SELECT commit_sha FROM commit_deployments WHERE represented_by_pull_request"
+    )
     assert represented == [(f.sha(900),)]  # its work is counted through commit 3
     assert await lead_time_mismatches(ingest.url) == []
 
@@ -210,11 +218,17 @@ async def test_a_deployment_status_moves_forward_and_releases_its_commits(
     ingest: Ingest, engine: AsyncEngine
 ) -> None:
     await ingest([f.commit(1)], [f.deployment("d", [f.sha(1)], minutes=100, status="in_progress")])
-    assert await query(engine, "SELECT first_deployment_id FROM commits") == [(None,)]
+    assert await query(
+        engine,
+        f"SELECT d.first_deployment_id FROM {WITH_LEAD_TIME}",  # noqa: S608,
+    ) == [(None,)]
     await ingest([f.deployment("d", [f.sha(1)], minutes=100, status="success")])
     await ingest([f.deployment("d", [f.sha(1)], minutes=100, status="in_progress")])  # a stale event
     assert await query(engine, "SELECT status FROM deployments") == [("success",)]
-    ((deployed,),) = await query(engine, "SELECT first_deployed_at FROM commits")
+    ((deployed,),) = await query(
+        engine,
+        f"SELECT d.first_deployed_at FROM {WITH_LEAD_TIME}",  # noqa: S608,
+    )
     assert deployed == f.at(100)
 
 
