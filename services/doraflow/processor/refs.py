@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from doraflow.core.events import BranchData, ContributorData, EventData, PersonRef, ReleaseData, TagData
 from doraflow.core.models import natural_id
+from doraflow.processor.columns import append_row, empty_columns
 from doraflow.processor.identity import PersonKey
 
 if TYPE_CHECKING:
@@ -204,15 +205,6 @@ ON CONFLICT (repository_id, developer_id) DO UPDATE SET
 """
 
 
-def _columns(count: int) -> list[list[Any]]:
-    return [[] for _ in range(count)]
-
-
-def _append(columns: list[list[Any]], row: tuple[Any, ...]) -> None:
-    for column, value in zip(columns, row, strict=True):
-        column.append(value)
-
-
 async def store(
     conn: Connection,
     plan: RefsPlan,
@@ -229,18 +221,18 @@ async def store(
     if plan.releases:
         await conn.execute(UPSERT_RELEASES, *_release_columns(plan, orgs, repos, people))
     if plan.contributors:
-        cols = _columns(4)
+        cols = empty_columns(4)
         for (repo_id, developer_id), (contributions, observed_at) in sorted(
             _contributions(plan, repos, people).items()
         ):
-            _append(cols, (repo_id, developer_id, contributions, observed_at))
+            append_row(cols, (repo_id, developer_id, contributions, observed_at))
         await conn.execute(UPSERT_CONTRIBUTORS, *cols)
 
 
 def _branch_columns(
     plan: RefsPlan, orgs: dict[str, OrganizationInfo], repos: dict[RepoKey, uuid.UUID]
 ) -> list[list[Any]]:
-    cols = _columns(10)
+    cols = empty_columns(10)
     for staged in plan.branches.values():
         b = staged.data
         repo_id = repos[staged.repository]
@@ -256,7 +248,7 @@ def _branch_columns(
             staged.observed_at if b.deleted else None,
             staged.observed_at,
         )
-        _append(cols, row)
+        append_row(cols, row)
     return cols
 
 
@@ -266,7 +258,7 @@ def _tag_columns(
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
 ) -> list[list[Any]]:
-    cols = _columns(11)
+    cols = empty_columns(11)
     for staged in plan.tags.values():
         t = staged.data
         repo_id = repos[staged.repository]
@@ -283,7 +275,7 @@ def _tag_columns(
             staged.observed_at if t.deleted else None,
             staged.observed_at,
         )
-        _append(cols, row)
+        append_row(cols, row)
     return cols
 
 
@@ -293,7 +285,7 @@ def _release_columns(
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
 ) -> list[list[Any]]:
-    cols = _columns(13)
+    cols = empty_columns(13)
     for staged in plan.releases.values():
         r = staged.data
         repo_id = repos[staged.repository]
@@ -312,7 +304,7 @@ def _release_columns(
             _storable(r.url),
             staged.observed_at,
         )
-        _append(cols, row)
+        append_row(cols, row)
     return cols
 
 

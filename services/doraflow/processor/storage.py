@@ -30,6 +30,7 @@ import orjson
 
 from doraflow.core.models import natural_id
 from doraflow.processor import enrichment, refs
+from doraflow.processor.columns import append_row, empty_columns
 from doraflow.processor.entities import Lookups, OrganizationInfo, developers, organizations, repositories
 from doraflow.processor.identity import PersonKey
 from doraflow.processor.transform import Plan, RepoKey, clamp, text
@@ -38,12 +39,6 @@ logger = logging.getLogger(__name__)
 
 Connection = Any  # asyncpg.Connection (untyped library)
 STORY_POINTS_MAX = 99_999_999.0  # issues.story_points is NUMERIC(10, 2)
-
-
-def _append(columns: list[list[Any]], row: Sequence[Any]) -> None:
-    """Add one row to column-oriented arrays (what `unnest($1::…[], …)` takes)."""
-    for column, value in zip(columns, row, strict=True):
-        column.append(value)
 
 
 @dataclass(slots=True)
@@ -123,7 +118,7 @@ async def deployments(
     not count (failed, staging) cannot change a link; a replayed one returns nothing at all."""
     if not plan.deployments:
         return []
-    cols: list[list[Any]] = [[] for _ in range(17)]
+    cols: list[list[Any]] = empty_columns(17)
     refs: dict[uuid.UUID, DeploymentRef] = {}
     links: list[list[Any]] = [[], [], []]
     for key, staged in plan.deployments.items():
@@ -155,10 +150,10 @@ async def deployments(
             d.is_rollback,
             d.url,
         )
-        _append(cols, row)
+        append_row(cols, row)
         refs[deployment_id] = DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.started_at)
         for sha in sorted(plan.deployment_shas.get(key, ())):
-            _append(links, (deployment_id, sha, repo_id))
+            append_row(links, (deployment_id, sha, repo_id))
     changed: set[uuid.UUID] = set()
     inert: set[uuid.UUID] = set()  # new and not counting: it cannot change any link
     for row in await conn.fetch(UPSERT_DEPLOYMENTS, *cols):
@@ -210,7 +205,7 @@ def commit_columns(
     people: dict[PersonKey, uuid.UUID],
 ) -> list[list[Any]]:
     """The commits' column arrays (split out: it is the hot loop, and the benchmark COPYs them)."""
-    cols: list[list[Any]] = [[] for _ in range(12)]
+    cols: list[list[Any]] = empty_columns(12)
     (times, repo_ids, shas, org_ids, authors, committed, added, deleted, files, messages, merges, prs) = cols
     org_id_of = {slug: info.id for slug, info in orgs.items()}
     for staged in plan.commits.values():
@@ -286,7 +281,7 @@ async def reviews(
     """Upsert reviews; return the (repository, number) of the pull requests whose reviews changed."""
     if not plan.reviews:
         return []
-    cols: list[list[Any]] = [[] for _ in range(9)]
+    cols: list[list[Any]] = empty_columns(9)
     for staged in plan.reviews.values():
         r = staged.data
         repo_id = repos[staged.repository]  # type: ignore[index]
@@ -301,7 +296,7 @@ async def reviews(
             r.submitted_at,
             clamp(r.comments_count),
         )
-        _append(cols, row)
+        append_row(cols, row)
     rows = await conn.fetch(UPSERT_REVIEWS, *cols)
     return sorted({(row["repository_id"], row["pr_number"]) for row in rows})
 
@@ -376,7 +371,7 @@ async def pull_requests(
     be represented now) and those whose first deployment changed (their commits inherit it)."""
     if not plan.pull_requests:
         return
-    cols: list[list[Any]] = [[] for _ in range(19)]
+    cols: list[list[Any]] = empty_columns(19)
     for staged in plan.pull_requests.values():
         p = staged.data
         row = (
@@ -400,7 +395,7 @@ async def pull_requests(
             clamp(p.review_comments),
             p.updated_at,
         )
-        _append(cols, row)
+        append_row(cols, row)
     for row in await conn.fetch(UPSERT_PULL_REQUESTS, *cols):
         key = (row["repository_id"], row["pr_number"])
         refresh.pull_requests.add(key)
@@ -466,7 +461,7 @@ async def work_items(
     """Upsert issues; return the ids of rows that changed (their sprints' points follow them)."""
     if not plan.work_items:
         return []
-    cols: list[list[Any]] = [[] for _ in range(20)]
+    cols: list[list[Any]] = empty_columns(20)
     for (org, source, external_id), staged in plan.work_items.items():
         w = staged.data
         org_id = orgs[org].id
@@ -492,7 +487,7 @@ async def work_items(
             w.resolved_at,
             w.url,
         )
-        _append(cols, row)
+        append_row(cols, row)
     rows = await conn.fetch(UPSERT_ISSUES, *cols)
     return [row["id"] for row in rows]
 
@@ -556,7 +551,7 @@ async def transitions(
     """Upsert transitions; return the issues whose history changed."""
     if not plan.transitions:
         return []
-    cols: list[list[Any]] = [[] for _ in range(10)]
+    cols: list[list[Any]] = empty_columns(10)
     for ((org, source, issue), transition_id), staged in plan.transitions.items():
         t = staged.data
         org_id = orgs[org].id
@@ -572,7 +567,7 @@ async def transitions(
             t.transitioned_at,
             people[staged.person] if staged.person is not None else None,
         )
-        _append(cols, row)
+        append_row(cols, row)
     rows = await conn.fetch(UPSERT_TRANSITIONS, *cols)
     return sorted({row["issue_id"] for row in rows})
 
@@ -615,7 +610,7 @@ WHERE i.id = ANY($1::uuid[]) AND si.issue_id = i.id AND si.story_points IS DISTI
 async def sprints(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo]) -> None:
     if not plan.sprints:
         return
-    cols: list[list[Any]] = [[] for _ in range(10)]
+    cols: list[list[Any]] = empty_columns(10)
     members: list[list[Any]] = [[], [], []]
     for (org, source, external_id), staged in plan.sprints.items():
         s = staged.data
@@ -633,10 +628,10 @@ async def sprints(conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo
             s.end_at,
             s.completed_at,
         )
-        _append(cols, row)
+        append_row(cols, row)
         completed = set(s.completed_issue_ids)
         for issue in sorted({*s.issue_ids, *completed}):
-            _append(members, (sprint_id, issue_id(org_id, source, issue), issue in completed))
+            append_row(members, (sprint_id, issue_id(org_id, source, issue), issue in completed))
     await conn.execute(UPSERT_SPRINTS, *cols)
     await conn.execute(DELETE_SPRINT_ISSUES, cols[0], members[0], members[1])
     if members[0]:
@@ -672,7 +667,7 @@ async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationIn
     """Upsert incidents; return those that changed (their attribution is re-derived)."""
     if not plan.incidents:
         return []
-    cols: list[list[Any]] = [[] for _ in range(12)]
+    cols: list[list[Any]] = empty_columns(12)
     for (org, source, external_id), staged in plan.incidents.items():
         n = staged.data
         org_id = orgs[org].id
@@ -690,7 +685,7 @@ async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationIn
             n.commit_sha,
             n.url,
         )
-        _append(cols, row)
+        append_row(cols, row)
     return [row["id"] for row in await conn.fetch(UPSERT_INCIDENTS, *cols)]
 
 
