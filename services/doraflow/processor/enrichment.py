@@ -56,6 +56,7 @@ from doraflow.metrics import AttributionMethod, production_deployments
 from doraflow.metrics import Deployment as DeploymentRecord
 from doraflow.metrics import Incident as IncidentRecord
 from doraflow.metrics import attribute_incidents as attribute
+from doraflow.processor.columns import empty_columns
 
 if TYPE_CHECKING:
     from doraflow.processor.storage import DeploymentRef
@@ -245,7 +246,8 @@ class CommitRefresh:
     # Commits the batch's upsert inserted or changed, *after* this batch's deployments and pull
     # requests were stored: their own and inherited deployments were computed from the current
     # state, so the first two causes skip them (only the merge-commit flag can still change).
-    written: list[tuple[datetime, uuid.UUID, str]] = field(default_factory=list)
+    # As column arrays (authored time, repository, sha): they go to the database as parameters.
+    written: list[list[Any]] = field(default_factory=lambda: empty_columns(3))
 
     def __bool__(self) -> bool:
         return bool(
@@ -271,9 +273,7 @@ async def refresh_commits(conn: Connection, refresh: CommitRefresh) -> None:
         [r for r, _ in merged],
         [n for _, n in merged],
         [key in changed for key in merged],
-        [t for t, _, _ in refresh.written],
-        [r for _, r, _ in refresh.written],
-        [sha for _, _, sha in refresh.written],
+        *refresh.written,
     )
 
 

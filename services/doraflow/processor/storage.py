@@ -237,20 +237,14 @@ async def commits(
     written and the pull requests they belong to."""
     if not plan.commits:
         return
-    written = refresh.written
     for time, repository_id, sha, number in await conn.fetch(
         UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people)
     ):
-        written.append((time, repository_id, sha))
+        append_row(refresh.written, (time, repository_id, sha))
         if number is not None:
             refresh.committed_pull_requests.add((repository_id, number))
-    if written:
-        await conn.execute(
-            enrichment.STORE_WRITTEN_COMMITS,
-            [t for t, _, _ in written],
-            [r for _, r, _ in written],
-            [sha for _, _, sha in written],
-        )
+    if refresh.written[0]:
+        await conn.execute(enrichment.STORE_WRITTEN_COMMITS, *refresh.written)
 
 
 UPSERT_REVIEWS = """
