@@ -38,6 +38,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from benchmarks import _cpu
 from benchmarks.processor_workload import workload
 from doraflow.core.bus import TopicSpec, create_bus
 from doraflow.core.cache import MemoryCache
@@ -171,6 +172,7 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
     task = asyncio.create_task(processor.run(stop))
     first_at: float | None = None
     first_events = 0
+    first_sample = _cpu.sample()
     try:
         while processor.events < total:
             if task.done():
@@ -178,9 +180,11 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
                 raise RuntimeError("processor stopped early")
             if first_at is None and processor.events:
                 first_at, first_events = time.monotonic(), processor.events
+                first_sample = _cpu.sample()
             await asyncio.sleep(0.01)
         finished = time.monotonic()
         cpu = time.process_time() - cpu_started
+        sustained_cpu = _cpu.sample() - first_sample
     finally:
         stop.set()
         await task
@@ -200,6 +204,7 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
         f"({cpu / (finished - started):.0%} of one core; the rest is waiting for PostgreSQL and Kafka)",
         flush=True,
     )
+    print(_cpu.report(sustained_cpu, total - first_events), flush=True)
     sustained = (total - first_events) / (finished - first_at)
     return finished - started, sustained, total / (finished - started)
 

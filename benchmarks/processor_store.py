@@ -34,10 +34,12 @@ from typing import Any
 
 import asyncpg
 
+from benchmarks._cpu import process_cpu_seconds
 from benchmarks.processor_ingest import create_database, drop_database, servers
 from benchmarks.processor_workload import workload
 from doraflow.core.bus import Message
 from doraflow.processor import storage
+from doraflow.processor.consumer import WORK_MEM
 from doraflow.processor.entities import Lookups
 from doraflow.processor.transform import Plan, PlanBuilder
 from doraflow.processor.validation import Accepted, validate
@@ -105,11 +107,6 @@ def plans(total: int, batch_size: int, order: str) -> list[Plan]:
     return batches
 
 
-def backend_cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115 - one read
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run(admin_url: str, total: int, batch_size: int, order: str, explain: int) -> None:
     batches = plans(total, batch_size, order)
     url = await create_database(admin_url)
@@ -117,10 +114,12 @@ async def run(admin_url: str, total: int, batch_size: int, order: str, explain: 
     try:
         connection = await asyncpg.connect(_dsn(url))
         try:
-            await connection.execute("SET plan_cache_mode = force_custom_plan")  # as the processor
+            await connection.execute(  # as the processor
+                f"SET plan_cache_mode = force_custom_plan; SET work_mem = '{WORK_MEM}'"
+            )
             pid = await connection.fetchval("SELECT pg_backend_pid()")
             lookups = Lookups()
-            backend_started, python_started = backend_cpu_seconds(pid), time.process_time()
+            backend_started, python_started = process_cpu_seconds(pid), time.process_time()
             started = time.perf_counter()
             for index, plan in enumerate(batches):
                 timed = TimedConnection(connection, totals, explain=index == explain)
@@ -130,7 +129,7 @@ async def run(admin_url: str, total: int, batch_size: int, order: str, explain: 
                 if index % 5 == 2:
                     await connection.execute("ANALYZE")
             elapsed = time.perf_counter() - started
-            backend = backend_cpu_seconds(pid) - backend_started
+            backend = process_cpu_seconds(pid) - backend_started
             python = time.process_time() - python_started
         finally:
             await connection.close()

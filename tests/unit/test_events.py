@@ -33,7 +33,7 @@ def commit(**overrides: object) -> CommitData:
     return CommitData.model_validate({**fields, **overrides})
 
 
-def test_envelope_round_trip_keeps_schema_topic_and_normalises_to_utc() -> None:
+def test_envelope_round_trip_keeps_schema_topic_and_instants() -> None:
     event = make_event(
         commit(), organization="acme", integration="team/gh", source="github", collected_at=COLLECTED
     )
@@ -42,7 +42,10 @@ def test_envelope_round_trip_keeps_schema_topic_and_normalises_to_utc() -> None:
     assert orjson.loads(event.to_bytes())["schema"] == "git.commit/v1"
     assert parsed.envelope.topic("doraflow") == "doraflow.acme.git.commits"
     assert isinstance(parsed.data, CommitData)
+    # 12:00+02:00 travels as 10:00Z; a parsed model keeps whatever offset the JSON had
+    assert b'"authored_at":"2024-05-01T10:00:00Z"' in event.to_bytes()
     assert parsed.data.authored_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert commit().authored_at.utcoffset() == timedelta(hours=2)
     assert parsed.envelope.occurred_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert message_key(parsed.envelope, parsed.data) == "acme/acme/api"
 

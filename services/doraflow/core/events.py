@@ -19,19 +19,24 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
 ORG_SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SHA_PATTERN = r"^[0-9a-f]{7,64}$"
 
 
-def _to_utc(value: datetime) -> datetime:
+def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-# Timestamps must carry an offset (a naive time is ambiguous, and lead times would silently shift by
-# the collector's time zone); they are normalised to UTC on the way in.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# Timestamps must carry an offset: a naive time is ambiguous, and lead times would silently shift
+# by the collector's time zone. JSON always carries them in UTC (so the same instant written in
+# another zone gives the same event id). A parsed model keeps the offset it was given:
+# `12:00+02:00` and `10:00Z` compare and hash alike and are stored as the same `timestamptz` (the
+# database driver converts to UTC as it encodes). Converting each one to UTC on the way in, in a
+# Python validator called back from pydantic-core, cost 28% of the processor's parsing (4.4 of
+# 15.8 µs per event) for no reader that needs it.
+Timestamp = Annotated[AwareDatetime, PlainSerializer(_in_utc, return_type=datetime, when_used="json")]
 Sha = Annotated[str, Field(pattern=SHA_PATTERN)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -75,8 +80,8 @@ class CommitData(EventData):
     repository: RepositoryRef
     sha: Sha
     author: PersonRef
-    authored_at: UtcDatetime
-    committed_at: UtcDatetime | None = None
+    authored_at: Timestamp
+    committed_at: Timestamp | None = None
     message: str | None = None
     additions: Count | None = None
     deletions: Count | None = None
@@ -97,11 +102,11 @@ class PullRequestData(EventData):
     title: str | None = None
     author: PersonRef
     state: Literal["open", "closed", "merged"]
-    created_at: UtcDatetime
-    updated_at: UtcDatetime | None = None
-    merged_at: UtcDatetime | None = None
-    closed_at: UtcDatetime | None = None
-    first_commit_at: UtcDatetime | None = None
+    created_at: Timestamp
+    updated_at: Timestamp | None = None
+    merged_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
+    first_commit_at: Timestamp | None = None
     merge_commit_sha: Sha | None = None
     commit_shas: list[Sha] = Field(default_factory=list, description="the PR's own commits")
     head_branch: str | None = None
@@ -125,7 +130,7 @@ class CodeReviewData(EventData):
     review_id: str = Field(min_length=1, max_length=255)
     reviewer: PersonRef
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
-    submitted_at: UtcDatetime
+    submitted_at: Timestamp
     comments_count: Count = 0
 
     def natural_key(self) -> str:
@@ -145,8 +150,8 @@ class DeploymentData(EventData):
     environment: str = Field(min_length=1, max_length=50)
     is_production: bool = True
     status: Literal["success", "failed", "in_progress", "cancelled"]
-    started_at: UtcDatetime
-    finished_at: UtcDatetime | None = None
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
     revision: Sha | None = None
     commit_shas: list[Sha] = Field(default_factory=list)
     deployed_by: PersonRef | None = None
@@ -180,9 +185,9 @@ class WorkItemData(EventData):
     labels: list[str] = Field(default_factory=list)
     components: list[str] = Field(default_factory=list)
     linked_issues: list[str] = Field(default_factory=list)
-    created_at: UtcDatetime
-    updated_at: UtcDatetime | None = None
-    resolved_at: UtcDatetime | None = None
+    created_at: Timestamp
+    updated_at: Timestamp | None = None
+    resolved_at: Timestamp | None = None
     url: str | None = None
 
     def natural_key(self) -> str:
@@ -198,9 +203,9 @@ class SprintData(EventData):
     board: str | None = None
     name: str = Field(min_length=1, max_length=255)
     state: Literal["future", "active", "closed"]
-    start_at: UtcDatetime | None = None
-    end_at: UtcDatetime | None = None
-    completed_at: UtcDatetime | None = None
+    start_at: Timestamp | None = None
+    end_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
     issue_ids: list[str] = Field(default_factory=list, description="external ids of the sprint's issues")
     completed_issue_ids: list[str] = Field(default_factory=list)
 
@@ -219,7 +224,7 @@ class TransitionData(EventData):
     to_status: str = Field(min_length=1)
     from_category: Literal["todo", "in_progress", "done"] | None = None
     to_category: Literal["todo", "in_progress", "done"] | None = None
-    transitioned_at: UtcDatetime
+    transitioned_at: Timestamp
     author: PersonRef | None = None
 
     def natural_key(self) -> str:
@@ -234,8 +239,8 @@ class IncidentData(EventData):
     title: str | None = None
     severity: str | None = Field(default=None, max_length=20)
     service: str | None = Field(default=None, max_length=255)
-    created_at: UtcDatetime
-    resolved_at: UtcDatetime | None = None
+    created_at: Timestamp
+    resolved_at: Timestamp | None = None
     deployment_ref: str | None = Field(default=None, max_length=255, description="the deployment's id")
     commit_sha: Sha | None = None
     url: str | None = None
@@ -255,7 +260,7 @@ class BranchData(EventData):
     head_sha: Sha
     is_default: bool = False
     protected: bool | None = None
-    updated_at: UtcDatetime | None = Field(default=None, description="the head commit's committer time")
+    updated_at: Timestamp | None = Field(default=None, description="the head commit's committer time")
     deleted: bool = False
 
     def natural_key(self) -> str:
@@ -272,7 +277,7 @@ class TagData(EventData):
     name: str = Field(min_length=1, max_length=255)
     sha: Sha = Field(description="the tagged commit")
     annotated: bool = False
-    tagged_at: UtcDatetime | None = Field(
+    tagged_at: Timestamp | None = Field(
         default=None, description="tagger time of an annotated tag, else the commit's committer time"
     )
     tagger: PersonRef | None = None
@@ -293,8 +298,8 @@ class ReleaseData(EventData):
     release_id: str = Field(min_length=1, max_length=255, description="the provider's id")
     tag_name: str = Field(min_length=1, max_length=255)
     name: str | None = Field(default=None, max_length=255)
-    created_at: UtcDatetime
-    published_at: UtcDatetime | None = None
+    created_at: Timestamp
+    published_at: Timestamp | None = None
     draft: bool = False
     prerelease: bool = False
     author: PersonRef | None = None
@@ -371,8 +376,8 @@ class EventHeader(BaseModel):
     organization: str = Field(pattern=ORG_SLUG_PATTERN)
     integration: str = Field(min_length=1, max_length=255)
     source: str = Field(min_length=1, max_length=50)
-    occurred_at: UtcDatetime
-    collected_at: UtcDatetime
+    occurred_at: Timestamp
+    collected_at: Timestamp
 
     def topic(self, prefix: str) -> str:
         return topic_name(prefix, self.organization, SCHEMAS[self.schema_].topic_suffix)

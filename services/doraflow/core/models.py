@@ -17,6 +17,8 @@ Decisions on top of the seed, each for a metric or for multi-tenancy:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -50,9 +52,29 @@ NAMING_CONVENTION = {
 }
 
 
+_NAMESPACE_BYTES = NAMESPACE_DORAFLOW.bytes
+# RFC 4122 version 5: the version nibble and the variant bits of a name's SHA-1
+_VERSION_5_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_5_BITS = (0x5000 << 64) | (0x8000 << 48)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _text(part: object) -> str:
+    """`str()` of a key part. The same organization and repository ids recur in every row of a
+    batch, and `UUID.__str__` is Python code."""
+    return str(part)
+
+
 def natural_id(kind: str, *parts: object) -> uuid.UUID:
-    """A stable UUID for an entity from its natural key, e.g. `natural_id("deployment", org, src, id)`."""
-    return uuid.uuid5(NAMESPACE_DORAFLOW, "\x1f".join([kind, *(str(part) for part in parts)]))
+    """A stable UUID for an entity from its natural key, e.g. `natural_id("deployment", org, src, id)`.
+
+    Exactly `uuid.uuid5(NAMESPACE_DORAFLOW, "\x1f".join([kind, *map(str, parts)]))` (a unit test
+    compares them), computed in half the time: the processor makes one per review, transition,
+    deployment and incident it stores.
+    """
+    name = "\x1f".join([kind, *(part if type(part) is str else _text(part) for part in parts)])
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()
+    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _VERSION_5_MASK) | _VERSION_5_BITS)
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

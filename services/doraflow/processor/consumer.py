@@ -47,6 +47,9 @@ from doraflow.processor.validation import Accepted, ErrorKind, Rejected, dlq_rec
 logger = logging.getLogger(__name__)
 
 
+# The batch connection's work_mem (see `Processor._connection`).
+WORK_MEM = "64MB"
+
 # Messages validated between two yields to the event loop while a batch is prepared.
 PREPARE_SLICE = 16
 
@@ -278,8 +281,13 @@ class Processor:
             # and then kept as they grow by orders of magnitude (a sequential scan chosen for an
             # empty table stays a sequential scan); planning a statement that moves thousands of
             # rows costs well under a millisecond.
+            #
+            # work_mem: a batch's refresh sorts and hashes tens of thousands of candidate commits;
+            # at the default 4 MB the sorts spill to disk (`external sort` in its EXPLAIN).
             assert raw.driver_connection is not None  # a checked-out connection always has one
-            await raw.driver_connection.execute("SET plan_cache_mode = force_custom_plan")
+            await raw.driver_connection.execute(
+                f"SET plan_cache_mode = force_custom_plan; SET work_mem = '{WORK_MEM}'"
+            )
             self._held = held
         raw = await self._held.get_raw_connection()
         return raw.driver_connection
@@ -290,7 +298,7 @@ class Processor:
             with contextlib.suppress(Exception):
                 raw = await held.get_raw_connection()
                 if raw.driver_connection is not None:  # back to the pool as it came
-                    await raw.driver_connection.execute("RESET plan_cache_mode")
+                    await raw.driver_connection.execute("RESET plan_cache_mode; RESET work_mem")
             with contextlib.suppress(Exception):
                 await held.close()
 

@@ -78,6 +78,8 @@ from doraflow.collectors.common import (
     Clock,
     backfill_horizon,
     matches_any,
+    parse_time,
+    parse_time_or_none,
     person,
     person_or_none,
     utc_now,
@@ -387,8 +389,8 @@ def to_commit(parsed: ParsedCommit, repository: RepositoryRef) -> CommitData:
         repository=repository,
         sha=sha.decode(),
         author=person(_text(name), _text(email)),
-        authored_at=datetime.fromisoformat(authored.decode()),
-        committed_at=datetime.fromisoformat(committed.decode()),
+        authored_at=parse_time(authored.decode()),
+        committed_at=parse_time(committed.decode()),
         message=_text(message.rstrip(b"\n")),
         additions=0 if merge else parsed.additions,
         deletions=0 if merge else parsed.deletions,
@@ -779,7 +781,7 @@ class LocalGitClient(SourceClient):
             refname, sha, kind, symref, committed = [*line.split("\0"), "", "", "", ""][:5]
             if symref or kind != "commit":
                 continue  # `origin/HEAD` points at a branch listed anyway; a ref to a tree is no branch
-            head = (sha, _time_or_none(committed))
+            head = (sha, parse_time_or_none(committed))
             if refname.startswith("refs/heads/"):
                 local[refname.removeprefix("refs/heads/")] = head
             else:
@@ -878,7 +880,7 @@ class LocalGitClient(SourceClient):
         if (pattern is not None and not pattern.search(name)) or not name or len(name) > 255:
             return None
         if kind == "commit":
-            return Tag(name, sha, datetime.fromisoformat(commit_date), False, None, None)
+            return Tag(name, sha, parse_time(commit_date), False, None, None)
         if kind != "tag":
             return None  # a tag of a tree or a blob deploys nothing
         if peeled_kind != "commit":  # a tag of a tag: peel all the way
@@ -887,7 +889,7 @@ class LocalGitClient(SourceClient):
             if code != 0 or b"\0" not in out:
                 return None
             peeled, peeled_date = out.decode().strip().split("\0")
-        when = datetime.fromisoformat(tagger_date or peeled_date)
+        when = parse_time(tagger_date or peeled_date)
         return Tag(name, peeled, when, True, text or None, person_or_none(tagger, email.strip("<>")))
 
     async def _deployments(
@@ -1018,13 +1020,6 @@ async def _default_branch(git: Git, cwd: Path) -> tuple[str | None, str]:
     return checked_out or None, "HEAD"
 
 
-def _time_or_none(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 _SHORTLOG_LINE = re.compile(r"^\s*(\d+)\t(.*?)\s*(?:<([^<>]*)>)?\s*$")
 
 
@@ -1045,7 +1040,7 @@ def _fallback_commit(parsed: ParsedCommit, repository: RepositoryRef) -> CommitD
     authored = epoch
     for raw in (header[4], header[5]):
         try:
-            authored = datetime.fromisoformat(raw.decode())
+            authored = parse_time(raw.decode())
             break
         except ValueError:
             continue
