@@ -685,6 +685,16 @@ async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationIn
 
 # --- the whole batch ----------------------------------------------------------------------------
 
+# Replicas store their batches concurrently, and each side of a link is computed from what is
+# *committed* when its statement runs: a deployment stored by one replica and the commits it shipped
+# stored at the same time by another would each miss the other, and the link would be lost. So a
+# batch takes a transaction-scoped lock per organization it touches (organizations sorted: no
+# deadlock), before anything it computes a link from: the next holder starts after this one has
+# committed and sees all of it. Links never cross organizations, so organizations stay parallel.
+LOCK_ORGANIZATIONS = """
+SELECT pg_advisory_xact_lock(1685025377, hashtext(id::text)) FROM unnest($1::uuid[]) AS id
+"""  # 1685025377 is b"dora" read as an integer: the key space of these locks
+
 
 async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_window: timedelta) -> Changes:
     """Write one batch inside the caller's transaction; return what changed for the caches.
@@ -698,6 +708,7 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     changes = Changes()
     orgs = await organizations(conn, plan.organizations, lookups)
     changes.organizations = {info.id for info in orgs.values()}
+    await conn.execute(LOCK_ORGANIZATIONS, sorted(changes.organizations))  # unnest keeps the order
     repos = await repositories(conn, plan, orgs, lookups)
     changes.repositories = set(repos.values())
     people = await developers(conn, plan.persons, orgs, lookups)
