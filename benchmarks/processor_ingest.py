@@ -215,8 +215,16 @@ async def copy_rows(source_url: str, target_url: str) -> tuple[int, float]:
     try:
         data: dict[str, tuple[list[str], list[Any]]] = {}
         for table in TABLES:
-            records = await source.fetch(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
-            columns = list(records[0].keys()) if records else []
+            # generated columns (commit_deployments.lead_seconds) are computed by the COPY too
+            columns = [
+                row[0]
+                for row in await source.fetch(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = $1 AND is_generated = 'NEVER' ORDER BY ordinal_position",
+                    table,
+                )
+            ]
+            records = await source.fetch(f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608 - catalog names
             data[table] = (columns, [tuple(record) for record in records])
     finally:
         await source.close()

@@ -25,7 +25,9 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Computed,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -290,7 +292,7 @@ class CommitDeployment(Base):
             "ix_commit_deployments_lead_time",
             "repository_id",
             "first_deployed_at",
-            postgresql_include=["time", "is_merge", "represented_by_pull_request"],
+            postgresql_include=["lead_seconds", "is_merge", "represented_by_pull_request"],
             postgresql_where=text("first_deployed_at IS NOT NULL"),
         ),
     )
@@ -306,6 +308,12 @@ class CommitDeployment(Base):
     # The merge or squash commit of a pull request that stands for the PR's own commits in lead time
     # (docs/metrics.md, "How the database computes it"); set by the processor.
     represented_by_pull_request: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # first_deployed_at - time, in seconds, as lead time computes it (migration 0009): NULL without
+    # a deployment, negative under clock skew.
+    lead_seconds: Mapped[float | None] = mapped_column(
+        Double,
+        Computed("doraflow_epoch_seconds(first_deployed_at) - doraflow_epoch_seconds(time)", persisted=True),
+    )
 
 
 class PullRequest(Base):

@@ -177,7 +177,7 @@ SELECT repository_id, pr_number, count(*) FILTER (WHERE lead >= 0),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lead) FILTER (WHERE lead >= 0)
 FROM (
     SELECT x.repository_id, x.pr_number,
-           date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
+           c.lead_seconds AS lead
     FROM unnest($1::uuid[], $2::int[]) AS x(repository_id, pr_number)
     JOIN commits o ON o.repository_id = x.repository_id AND o.pull_request_number = x.pr_number
     JOIN commit_deployments c
@@ -186,7 +186,7 @@ FROM (
     UNION ALL
     -- a merge/squash commit collected without its PR number (GitHub's default branch)
     SELECT x.repository_id, x.pr_number,
-           date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time)
+           c.lead_seconds
     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
          AS x(repository_id, pr_number, sha, shipped)
     JOIN commit_deployments c ON c.repository_id = x.repository_id AND c.first_deployed_at = x.shipped
@@ -367,7 +367,7 @@ SELECT rollout_id, count(*) FILTER (WHERE lead >= 0),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lead) FILTER (WHERE lead >= 0)
 FROM (
     SELECT m.rollout_id,
-           date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
+           c.lead_seconds AS lead
     FROM commit_deployments c
     JOIN unnest($4::uuid[], $5::uuid[]) AS m(source_id, rollout_id) ON m.source_id = c.first_deployment_id
     WHERE c.repository_id = ANY($1::uuid[]) AND c.first_deployed_at >= $2 AND c.first_deployed_at <= $3

@@ -46,10 +46,10 @@ _WINDOW_OF: Final = "width_bucket({column}, $4::timestamptz[])"
 _IN_WINDOW: Final = "WHERE window_index > 0 AND deployed < ($5::timestamptz[])[window_index]"
 
 # The changes whose first production deployment is in a window, with their lead times: one
-# index-only range scan of ix_commit_deployments_lead_time. The lead time is the difference of the two epoch
-# values as float8 -- what the Python path computes, operation for operation (date_part on
-# timestamptz is an exact int64 microsecond count divided by 10^6, correctly rounded, like
-# datetime.timestamp()).
+# index-only range scan of ix_commit_deployments_lead_time. The lead time is the stored
+# `lead_seconds` (migration 0009): the difference of the two epoch values as float8 -- what the
+# Python path computes, operation for operation (date_part on timestamptz is an exact int64
+# microsecond count divided by 10^6, correctly rounded, like datetime.timestamp()).
 _LEAD_TIME_SQL: Final = """
 SELECT {outer_index},
        count(*) FILTER (WHERE counted) AS sample_size,
@@ -64,8 +64,8 @@ FROM (
            NOT c.is_merge AND NOT c.represented_by_pull_request AS change,
            -- lead >= 0 exactly when deployed >= authored: distinct microseconds stay distinct
            -- as float8 epoch seconds (their spacing, 2^-22 s, is finer than a microsecond)
-           NOT c.is_merge AND NOT c.represented_by_pull_request AND c.first_deployed_at >= c.time AS counted,
-           date_part('epoch', c.first_deployed_at) - date_part('epoch', c.time) AS lead
+           NOT c.is_merge AND NOT c.represented_by_pull_request AND c.lead_seconds >= 0 AS counted,
+           c.lead_seconds AS lead
     FROM commit_deployments c
     WHERE c.repository_id = ANY($1::uuid[])
       AND c.first_deployed_at >= $2 AND c.first_deployed_at < $3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -110,3 +111,52 @@ async def test_commit_deployments_up_and_down_keep_the_values(bare_engine: Async
     assert after == before
     await migrate.upgrade(bare_engine)
     assert await lead_time_layout(bare_engine) == ({"ix_commit_deployments_lead_time"}, set(), True)
+
+
+LEAD_SECONDS = (
+    "SELECT commit_sha, lead_seconds,"
+    " date_part('epoch', first_deployed_at) - date_part('epoch', time) AS computed_by_the_query_before"
+    " FROM commit_deployments ORDER BY commit_sha"
+)
+SKEWED_AUTHORED = datetime(2026, 1, 3, 0, 0, 0, 123456, tzinfo=UTC)
+SKEWED_DEPLOYED = datetime(2026, 1, 2, 23, 59, 58, 500000, tzinfo=UTC)
+INDEX_DEFINITION = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_commit_deployments_lead_time'"
+
+
+async def test_stored_lead_seconds_up_and_down(bare_engine: AsyncEngine) -> None:
+    org, repo, deployment = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await migrate.upgrade(bare_engine, "0007")
+    async with bare_engine.begin() as connection:
+        await connection.execute(text(COMMITS), {"org": org, "repo": repo, "deployment": deployment})
+    await migrate.upgrade(bare_engine, "0009")
+    async with bare_engine.begin() as connection:
+        # written after the migration, with clock skew and sub-second precision: computed too
+        await connection.execute(
+            text(
+                "INSERT INTO commit_deployments (repository_id, time, commit_sha, organization_id,"
+                " first_deployment_id, first_deployed_at)"
+                " VALUES (:repo, '2026-01-03T00:00:00.123456Z', 'skewed', :org, :deployment,"
+                " '2026-01-02T23:59:58.5Z')"
+            ),
+            {"org": org, "repo": repo, "deployment": deployment},
+        )
+        rows = (await connection.execute(text(LEAD_SECONDS))).all()
+        index = (await connection.execute(text(INDEX_DEFINITION))).scalar_one()
+    assert [(sha, lead) for sha, lead, _ in rows] == [
+        ("deployed", 86400.0),
+        ("represented", None),
+        # as the Python definition computes it: the difference of the two epoch values
+        ("skewed", SKEWED_DEPLOYED.timestamp() - SKEWED_AUTHORED.timestamp()),
+    ]
+    assert all(lead == expected for _, lead, expected in rows if lead is not None)  # bit for bit
+    assert "INCLUDE (lead_seconds, is_merge, represented_by_pull_request)" in index
+
+    await migrate.downgrade(bare_engine, "0008")
+    async with bare_engine.connect() as connection:
+        index = (await connection.execute(text(INDEX_DEFINITION))).scalar_one()
+        columns = await connection.execute(
+            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'commit_deployments'")
+        )
+        assert "lead_seconds" not in {row[0] for row in columns}
+    assert 'INCLUDE ("time", is_merge, represented_by_pull_request)' in index
+    await migrate.upgrade(bare_engine)
