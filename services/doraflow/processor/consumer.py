@@ -27,12 +27,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from doraflow.core.bus import Consumer, EventBus, Message, TopicSpec
+from doraflow.core.bus import Consumer, EventBus, Message, TopicPartition, TopicSpec
 from doraflow.core.cache import Cache
 from doraflow.processor import instruments, storage
 from doraflow.processor.batching import Backoff, collect_batch, next_offsets
@@ -56,12 +56,15 @@ PREPARE_SLICE = 16
 
 @dataclass(slots=True)
 class Prepared:
-    """A batch read and validated, ready to store."""
+    """A batch read and validated, ready to store, with what `handle` reports once it is stored:
+    worked out while the previous batch is being stored, not between two batches' stores."""
 
     messages: list[Message]
     accepted: list[Accepted]
     rejected: list[Rejected]
     builder: PlanBuilder
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    schemas: Counter[str] = field(default_factory=Counter)  # accepted events by schema
 
 
 class TransientError(Exception):
@@ -185,6 +188,8 @@ class Processor:
                 prepared.rejected.append(outcome)
             if index % PREPARE_SLICE == PREPARE_SLICE - 1:
                 await asyncio.sleep(0)
+        prepared.offsets = next_offsets(prepared.messages)
+        prepared.schemas = Counter(a.event.envelope.schema_ for a in prepared.accepted)
         return prepared
 
     async def handle(self, consumer: Consumer, prepared: Prepared) -> None:
@@ -195,16 +200,18 @@ class Processor:
         rejected = prepared.rejected + refused
         await self._dead_letter(rejected)
         try:
-            await consumer.commit(next_offsets(prepared.messages))
+            await consumer.commit(prepared.offsets)
         except Exception as exc:  # e.g. a rebalance took the partitions: stored data stays valid
             instruments.BUS_RETRIES.inc()
             raise TransientError(f"offset commit failed: {exc!r}") from exc
 
         now = time.time()
-        refused_ids = {id(r.message) for r in refused}
-        stored = Counter(
-            a.event.envelope.schema_ for a in prepared.accepted if id(a.message) not in refused_ids
-        )
+        stored = prepared.schemas
+        if refused:  # rare: a data error the database found; those events went to the DLQ
+            refused_ids = {id(r.message) for r in refused}
+            stored = stored - Counter(
+                a.event.envelope.schema_ for a in prepared.accepted if id(a.message) in refused_ids
+            )
         for schema, count in stored.items():
             instruments.EVENTS.labels(schema).inc(count)
         for item in rejected:
