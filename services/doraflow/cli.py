@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from doraflow.core.bus import create_bus
 from doraflow.core.cache import create_cache
 from doraflow.core.database import create_engine, create_session_factory
 from doraflow.core.logging import configure_logging
+from doraflow.core.resources import ResourceError
 from doraflow.core.service import serve
 from doraflow.core.settings import Settings, get_settings
 
@@ -137,9 +139,21 @@ async def run_collect(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. A resource file that cannot work (`ResourceError`: unreadable, invalid, or
+    naming what does not exist) ends it with its message on stderr and exit status 2, like a bad
+    command-line argument: it is the user's input to fix, not a crash to debug."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        _run(args, settings)
+    except ResourceError as exc:
+        print(f"doraflow {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
         asyncio.run(run_migrate(settings, args.revision, args.downgrade))
     elif args.command == "up":
@@ -158,7 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from doraflow_operator.main import run_operator
 
         asyncio.run(run_operator(settings, liveness_port=args.liveness_port))
-    return 0
 
 
 if __name__ == "__main__":

@@ -287,6 +287,8 @@ def load_resources(path: Path) -> list[Resource]:
     """Every Organization/Integration in a (multi-document) YAML file, validated like the CRDs."""
     try:
         documents: Iterable[Any] = list(yaml.safe_load_all(path.read_text()))
+    except OSError as exc:
+        raise ResourceError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ResourceError(f"{path}: not valid YAML: {exc}") from None
     resources: list[Resource] = []
