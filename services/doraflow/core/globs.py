@@ -84,17 +84,32 @@ def _class_end(pattern: str, start: int) -> int | None:
 
 
 def _class_regex(members: str) -> str:
-    """A class's members (between `[` and `]`) as a bracket expression; a negated class never
-    matches `/` either, as `?` does not."""
+    """A class's members (between `[` and `]`) as a bracket expression, read as fnmatch reads
+    them: `a-z` is a range, a `-` first or last is itself, and a reversed range (`z-a`) matches
+    nothing (a class left empty by it never matches). A negated class never matches `/` either,
+    as `?` does not."""
     negated = members.startswith("!")
     if negated:
         members = members[1:]
-    escaped = "".join(_literal(char, keep="-") for char in members)  # a-z stays a range
-    return f"[^/{escaped}]" if negated else f"[{escaped}]"
+    parts: list[str] = []
+    index = 0
+    while index < len(members):
+        if index + 2 < len(members) and members[index + 1] == "-":
+            low, high = members[index], members[index + 2]
+            if low <= high:
+                parts.append(f"{_literal(low)}-{_literal(high)}")
+            index += 3
+        else:
+            parts.append(_literal(members[index]))  # a lone `-` is escaped: `\-`
+            index += 1
+    if negated:
+        return f"[^/{''.join(parts)}]"
+    # `(?!x)x`: a regular expression both dialects read and nothing matches
+    return f"[{''.join(parts)}]" if parts else "(?!x)x"
 
 
-def _literal(char: str, keep: str = "") -> str:
+def _literal(char: str) -> str:
     """`char` matching itself: a backslash before anything not alphanumeric (in PostgreSQL's
     regular expressions a backslash before a letter or digit would start an escape, in Python's
     it is an error or a back-reference)."""
-    return char if char.isalnum() or char in keep else f"\\{char}"
+    return char if char.isalnum() else f"\\{char}"

@@ -4,6 +4,7 @@ test tests/integration/api/test_declared_teams.py runs these patterns in Postgre
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 import pytest
@@ -66,6 +67,11 @@ PATTERNS = [
     "x[y",
     "acme/*-svc",
     f"acme/{PUNCTUATION}é",
+    "acme/[!-x]pi",  # `-` first in a class is itself, not a range from `/`
+    "acme/[a-]pi",
+    "acme/[+--]pi",  # a range between punctuation: + , -
+    "acme/[b-a]pi",  # a reversed range matches nothing
+    "acme/[!b-a]pi",
 ]
 NAMES = [
     "acme/api",
@@ -81,6 +87,9 @@ NAMES = [
     "acme/sub/pay-svc",
     f"acme/{PUNCTUATION}é",
     f"acme/{PUNCTUATION}",
+    "acme/-pi",
+    "acme/,pi",
+    "acme/.pi",
 ]
 
 
@@ -102,3 +111,13 @@ def test_the_postgres_form_matches_whole_names() -> None:
     assert regex.search("acme/api")
     assert not regex.search("archive/acme/api")
     assert not regex.search("acme/api-old")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["[!-x]", "[a-]", "[-a]", "[-]", "[b-a]", "[!b-a]", "[a-cx-z]", "[!a-c]", "[+--]", "[]a]", "[!]a]"],
+)
+def test_classes_read_as_fnmatch_reads_them(pattern: str) -> None:
+    # within one path segment (no `/`): a negated class here also refuses `/`, fnmatch's does not
+    for char in "abcxyz-+,.]!^\\":
+        assert glob_match(char, pattern) == fnmatch.fnmatchcase(char, pattern), (pattern, char)
