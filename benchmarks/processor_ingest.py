@@ -162,7 +162,7 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
         rollup_refresh_seconds=3600,  # measured separately: a refresh rescans the tables
     )
     processor = Processor(config, bus, MemoryCache(), create_session_factory(engine))
-    tune_gc()  # as `serve_processor` does in the real process
+    tune_gc(config.batch_size)  # as `serve_processor` does in the real process
     stop = asyncio.Event()
     profiler = cProfile.Profile() if os.environ.get("DORAFLOW_BENCH_PROFILE") else None
     started = time.monotonic()

@@ -41,6 +41,7 @@ from doraflow.core.bus import Message
 from doraflow.processor import storage
 from doraflow.processor.consumer import WORK_MEM
 from doraflow.processor.entities import Lookups
+from doraflow.processor.service import tune_gc
 from doraflow.processor.transform import Plan, PlanBuilder
 from doraflow.processor.validation import Accepted, validate
 from tests.testenv.postgres import _dsn
@@ -109,6 +110,7 @@ def plans(total: int, batch_size: int, order: str) -> list[Plan]:
 
 async def run(admin_url: str, total: int, batch_size: int, order: str, explain: int) -> None:
     batches = plans(total, batch_size, order)
+    tune_gc(batch_size)  # as the processor does (the plans of every batch are held here at once)
     url = await create_database(admin_url)
     totals: dict[str, float] = collections.defaultdict(float)
     try:

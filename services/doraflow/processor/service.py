@@ -71,14 +71,26 @@ def create_app(
     return app
 
 
-def tune_gc() -> None:
-    """Fewer, larger young-generation collections. Parsing allocates many short-lived objects
-    (every event is several pydantic models), almost none cyclic, so the default threshold (700
-    allocations) runs a collection every few events for nothing; `freeze` moves everything
-    allocated at start-up (modules, settings) out of the collector's way for good."""
+# Containers (models, tuples, lists) the processor holds per event while a batch is read ahead and
+# another is stored: ~20 per event of `benchmarks.processor_workload`, two batches at a time.
+CONTAINERS_PER_BATCHED_EVENT = 50
+
+
+def tune_gc(batch_size: int) -> None:
+    """Let the cyclic garbage collector run only when it can find something.
+
+    CPython starts a young-generation collection whenever the tracked containers allocated and
+    not yet freed pass a threshold (700 by default). A batch of 10k events holds ~200k of them until
+    it is stored -- pydantic models, column tuples -- none of them garbage (reference counting
+    frees what is not cyclic) and none cyclic, so every collection traversed and promoted live
+    objects for nothing: at a threshold of 50k that was ~90 collections per 200k events, 13% of
+    the processor's CPU (`benchmarks.processor_ingest`). The threshold is now above what two
+    batches hold, so a collection runs about once per ten batches; cyclic garbage (asyncio,
+    exceptions) is still collected, at that pace. `freeze` moves everything allocated at start-up
+    (modules, settings) out of the collector's way for good."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(max(100_000, CONTAINERS_PER_BATCHED_EVENT * batch_size), 10, 10)
 
 
 async def serve_processor(
@@ -89,7 +101,7 @@ async def serve_processor(
     http: bool = True,
 ) -> None:
     """Run the processor process until SIGTERM/SIGINT (see module docstring)."""
-    tune_gc()
+    tune_gc(settings.processor_batch_size)
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
     bus = create_bus(settings.kafka_bootstrap_servers)
