@@ -19,12 +19,14 @@ Ids are deterministic (`natural_id`), so the same events give the same rows in a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -105,19 +107,19 @@ class DeploymentRef:
     since: datetime  # when it started: no incident before can be attributed to it
 
 
-async def deployments(
-    conn: Connection,
+@dataclass(slots=True)
+class DeploymentColumns:
+    deployments: list[list[Any]]
+    links: list[list[Any]]  # deployment_commits
+    refs: dict[uuid.UUID, DeploymentRef]
+
+
+def deployment_columns(
     plan: Plan,
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> list[DeploymentRef]:
-    """Upsert deployments and the commits they shipped; return the deployments whose links may
-    have changed: those changed (status, time, …) or new and counting (a successful production
-    deployment), and those that shipped a commit not recorded before. A new deployment that does
-    not count (failed, staging) cannot change a link; a replayed one returns nothing at all."""
-    if not plan.deployments:
-        return []
+) -> DeploymentColumns:
     cols: list[list[Any]] = empty_columns(17)
     refs: dict[uuid.UUID, DeploymentRef] = {}
     links: list[list[Any]] = [[], [], []]
@@ -154,6 +156,17 @@ async def deployments(
         refs[deployment_id] = DeploymentRef(deployment_id, org_id, d.deployment_id, service, d.started_at)
         for sha in sorted(plan.deployment_shas.get(key, ())):
             append_row(links, (deployment_id, sha, repo_id))
+    return DeploymentColumns(cols, links, refs)
+
+
+async def deployments(conn: Connection, built: DeploymentColumns) -> list[DeploymentRef]:
+    """Upsert deployments and the commits they shipped; return the deployments whose links may
+    have changed: those changed (status, time, …) or new and counting (a successful production
+    deployment), and those that shipped a commit not recorded before. A new deployment that does
+    not count (failed, staging) cannot change a link; a replayed one returns nothing at all."""
+    if not built.refs:
+        return []
+    cols, links, refs = built.deployments, built.links, built.refs
     changed: set[uuid.UUID] = set()
     inert: set[uuid.UUID] = set()  # new and not counting: it cannot change any link
     for row in await conn.fetch(UPSERT_DEPLOYMENTS, *cols):
@@ -225,21 +238,12 @@ def commit_columns(
     return cols
 
 
-async def commits(
-    conn: Connection,
-    plan: Plan,
-    orgs: dict[str, OrganizationInfo],
-    repos: dict[RepoKey, uuid.UUID],
-    people: dict[PersonKey, uuid.UUID],
-    refresh: enrichment.CommitRefresh,
-) -> None:
+async def commits(conn: Connection, cols: list[list[Any]], refresh: enrichment.CommitRefresh) -> None:
     """Upsert commits and the lead-time values of those written; note in `refresh` the rows
     written and the pull requests they belong to."""
-    if not plan.commits:
+    if not cols[0]:
         return
-    for time, repository_id, sha, number in await conn.fetch(
-        UPSERT_COMMITS, *commit_columns(plan, orgs, repos, people)
-    ):
+    for time, repository_id, sha, number in await conn.fetch(UPSERT_COMMITS, *cols):
         append_row(refresh.written, (time, repository_id, sha))
         if number is not None:
             refresh.committed_pull_requests.add((repository_id, number))
@@ -265,16 +269,12 @@ SELECT DISTINCT repository_id, pr_number FROM upserted
 """
 
 
-async def reviews(
-    conn: Connection,
+def review_columns(
     plan: Plan,
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-) -> list[tuple[uuid.UUID, int]]:
-    """Upsert reviews; return the (repository, number) of the pull requests whose reviews changed."""
-    if not plan.reviews:
-        return []
+) -> list[list[Any]]:
     cols: list[list[Any]] = empty_columns(9)
     for staged in plan.reviews.values():
         r = staged.data
@@ -291,6 +291,13 @@ async def reviews(
             clamp(r.comments_count),
         )
         append_row(cols, row)
+    return cols
+
+
+async def reviews(conn: Connection, cols: list[list[Any]]) -> list[tuple[uuid.UUID, int]]:
+    """Upsert reviews; return the (repository, number) of the pull requests whose reviews changed."""
+    if not cols[0]:
+        return []
     rows = await conn.fetch(UPSERT_REVIEWS, *cols)
     return sorted({(row["repository_id"], row["pr_number"]) for row in rows})
 
@@ -353,18 +360,12 @@ FROM upserted u LEFT JOIN previous o USING (repository_id, pr_number)
 """  # noqa: S608 - composed of constants only
 
 
-async def pull_requests(
-    conn: Connection,
+def pull_request_columns(
     plan: Plan,
     orgs: dict[str, OrganizationInfo],
     repos: dict[RepoKey, uuid.UUID],
     people: dict[PersonKey, uuid.UUID],
-    refresh: enrichment.CommitRefresh,
-) -> None:
-    """Upsert pull requests; note in `refresh` those inserted or changed (their merge commit may
-    be represented now) and those whose first deployment changed (their commits inherit it)."""
-    if not plan.pull_requests:
-        return
+) -> list[list[Any]]:
     cols: list[list[Any]] = empty_columns(19)
     for staged in plan.pull_requests.values():
         p = staged.data
@@ -390,6 +391,14 @@ async def pull_requests(
             p.updated_at,
         )
         append_row(cols, row)
+    return cols
+
+
+async def pull_requests(conn: Connection, cols: list[list[Any]], refresh: enrichment.CommitRefresh) -> None:
+    """Upsert pull requests; note in `refresh` those inserted or changed (their merge commit may
+    be represented now) and those whose first deployment changed (their commits inherit it)."""
+    if not cols[0]:
+        return
     for row in await conn.fetch(UPSERT_PULL_REQUESTS, *cols):
         key = (row["repository_id"], row["pr_number"])
         refresh.pull_requests.add(key)
@@ -449,12 +458,9 @@ def _json_list(values: Sequence[str], limit: int = 255) -> str:
     return orjson.dumps([v[:limit] for v in values]).decode()
 
 
-async def work_items(
-    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
-) -> list[uuid.UUID]:
-    """Upsert issues; return the ids of rows that changed (their sprints' points follow them)."""
-    if not plan.work_items:
-        return []
+def work_item_columns(
+    plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
+) -> list[list[Any]]:
     cols: list[list[Any]] = empty_columns(20)
     for (org, source, external_id), staged in plan.work_items.items():
         w = staged.data
@@ -482,6 +488,13 @@ async def work_items(
             w.url,
         )
         append_row(cols, row)
+    return cols
+
+
+async def work_items(conn: Connection, cols: list[list[Any]]) -> list[uuid.UUID]:
+    """Upsert issues; return the ids of rows that changed (their sprints' points follow them)."""
+    if not cols[0]:
+        return []
     rows = await conn.fetch(UPSERT_ISSUES, *cols)
     return [row["id"] for row in rows]
 
@@ -539,12 +552,9 @@ def issue_id(org_id: uuid.UUID, source: str, external_id: str) -> uuid.UUID:
     return natural_id("issue", org_id, source, external_id)
 
 
-async def transitions(
-    conn: Connection, plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
-) -> list[uuid.UUID]:
-    """Upsert transitions; return the issues whose history changed."""
-    if not plan.transitions:
-        return []
+def transition_columns(
+    plan: Plan, orgs: dict[str, OrganizationInfo], people: dict[PersonKey, uuid.UUID]
+) -> list[list[Any]]:
     cols: list[list[Any]] = empty_columns(10)
     for ((org, source, issue), transition_id), staged in plan.transitions.items():
         t = staged.data
@@ -562,6 +572,13 @@ async def transitions(
             people[staged.person] if staged.person is not None else None,
         )
         append_row(cols, row)
+    return cols
+
+
+async def transitions(conn: Connection, cols: list[list[Any]]) -> list[uuid.UUID]:
+    """Upsert transitions; return the issues whose history changed."""
+    if not cols[0]:
+        return []
     rows = await conn.fetch(UPSERT_TRANSITIONS, *cols)
     return sorted({row["issue_id"] for row in rows})
 
@@ -685,6 +702,30 @@ async def incidents(conn: Connection, plan: Plan, orgs: dict[str, OrganizationIn
 
 # --- the whole batch ----------------------------------------------------------------------------
 
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def overlapped(statement: Coroutine[Any, Any, T], build: Callable[[], U]) -> tuple[T, U]:
+    """Run `statement` (a database round trip) and, while the database executes it, `build`
+    (Python work the next statement needs); return both results.
+
+    asyncpg encodes and sends a statement before its first wait, so once the statement's task
+    has run one step the connection is busy in PostgreSQL and this process is free: building the
+    next statement's column arrays then costs the batch no time. (One connection runs one
+    statement at a time: only Python work may overlap, never a second statement.)"""
+    task = asyncio.ensure_future(statement)
+    await asyncio.sleep(0)  # the task runs up to its first wait: the statement is on its way
+    try:
+        built = build()
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    return await task, built
+
+
 # Replicas store their batches concurrently, and each side of a link is computed from what is
 # *committed* when its statement runs: a deployment stored by one replica and the commits it shipped
 # stored at the same time by another would each miss the other, and the link would be lost. So a
@@ -715,24 +756,37 @@ async def store(conn: Connection, plan: Plan, *, lookups: Lookups, attribution_w
     changes.developers = set(people.values())
     await refs.store(conn, plan.refs, orgs, repos, people)
 
-    deployed = await deployments(conn, plan, orgs, repos, people)
+    # Each statement's column arrays are built while the database runs the statement before it
+    # (`overlapped`): the order of the statements is the one described above.
+    deployed, review_cols = await overlapped(
+        deployments(conn, deployment_columns(plan, orgs, repos, people)),
+        lambda: review_columns(plan, orgs, repos, people),
+    )
     refresh = enrichment.CommitRefresh(deployments={d.id for d in deployed})
-    reviewed = await reviews(conn, plan, orgs, repos, people)
-    await pull_requests(conn, plan, orgs, repos, people, refresh)
+    reviewed, pull_request_cols = await overlapped(
+        reviews(conn, review_cols), lambda: pull_request_columns(plan, orgs, repos, people)
+    )
+    _, commit_cols = await overlapped(
+        pull_requests(conn, pull_request_cols, refresh), lambda: commit_columns(plan, orgs, repos, people)
+    )
     if deployed:
         refresh.deployed_pull_requests.update(
             await enrichment.relink_pull_requests(conn, [d.id for d in deployed])
         )
-    await commits(conn, plan, orgs, repos, people, refresh)
+    _, work_item_cols = await overlapped(
+        commits(conn, commit_cols, refresh), lambda: work_item_columns(plan, orgs, people)
+    )
     reviewed = sorted({*reviewed, *people.merged_pull_requests})
     if reviewed:
         await enrichment.refresh_review_stats(conn, reviewed)
     if refresh:
         await enrichment.refresh_commits(conn, refresh)
 
-    changed_issues = await work_items(conn, plan, orgs, people)
+    changed_issues, transition_cols = await overlapped(
+        work_items(conn, work_item_cols), lambda: transition_columns(plan, orgs, people)
+    )
     await issue_placeholders(conn, plan, orgs)
-    transitioned = await transitions(conn, plan, orgs, people)
+    transitioned = await transitions(conn, transition_cols)
     if transitioned:
         await enrichment.refresh_issue_started(conn, transitioned)
     await sprints(conn, plan, orgs)
