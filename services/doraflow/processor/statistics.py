@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 TABLES = (
     "commits",
+    "commit_deployments",
     "pull_requests",
     "pull_request_reviews",
     "deployments",
