@@ -27,6 +27,7 @@ import io
 import os
 import pstats
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -173,6 +174,10 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
     first_at: float | None = None
     first_events = 0
     first_sample = _cpu.sample()
+    # (seconds, events) of each full batch after the first, to show the steady state apart from
+    # the slow batches of a cold start (no statistics yet; the backlog's deployments come first)
+    batch_rates: list[tuple[float, int]] = []
+    seen_at, seen_events = time.monotonic(), 0
     try:
         while processor.events < total:
             if task.done():
@@ -181,6 +186,11 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
             if first_at is None and processor.events:
                 first_at, first_events = time.monotonic(), processor.events
                 first_sample = _cpu.sample()
+            if processor.events != seen_events:
+                now = time.monotonic()
+                if seen_events and processor.events - seen_events >= config.batch_size:
+                    batch_rates.append((now - seen_at, processor.events - seen_events))
+                seen_at, seen_events = now, processor.events
             await asyncio.sleep(0.01)
         finished = time.monotonic()
         cpu = time.process_time() - cpu_started
@@ -205,6 +215,13 @@ async def ingest(bootstrap: str, prefix: str, url: str, total: int) -> tuple[flo
         flush=True,
     )
     print(_cpu.report(sustained_cpu, total - first_events), flush=True)
+    if batch_rates:
+        rates = sorted(events / seconds for seconds, events in batch_rates)
+        print(
+            f"full batches:      {len(rates)}, median {statistics.median(rates):,.0f} events/s "
+            f"(slowest {rates[0]:,.0f}, fastest {rates[-1]:,.0f})",
+            flush=True,
+        )
     sustained = (total - first_events) / (finished - first_at)
     return finished - started, sustained, total / (finished - started)
 
