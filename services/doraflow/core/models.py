@@ -70,7 +70,7 @@ def _text(part: object) -> str:
 def natural_id(kind: str, *parts: object) -> uuid.UUID:
     """A stable UUID for an entity from its natural key, e.g. `natural_id("deployment", org, src, id)`.
 
-    Exactly `uuid.uuid5(NAMESPACE_DORAFLOW, "\x1f".join([kind, *map(str, parts)]))` (a unit test
+    Exactly `uuid.uuid5(NAMESPACE_DORAFLOW, "\\x1f".join([kind, *map(str, parts)]))` (a unit test
     compares them), computed in half the time: the processor makes one per review, transition,
     deployment and incident it stores.
     """

@@ -71,8 +71,9 @@ def create_app(
     return app
 
 
-# Containers (models, tuples, lists) the processor holds per event while a batch is read ahead and
-# another is stored: ~20 per event of `benchmarks.processor_workload`, two batches at a time.
+# Containers (models, tuples, lists) the processor holds per event of a batch: ~20 with
+# `benchmarks.processor_workload`, and two batches are held at a time (one read ahead, one being
+# stored), so 40; 50 leaves room for events with more nested data.
 CONTAINERS_PER_BATCHED_EVENT = 50
 
 
